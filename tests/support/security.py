@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 from urllib.parse import urljoin
 
+import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -28,6 +29,7 @@ from cryptography.x509.oid import NameOID
 from requests.structures import CaseInsensitiveDict
 
 from tests.support.servers import SANTEID
+from tests.support.servers import SHARED_STORE_LAYOUTS
 from tests.support.servers import SanteidHome
 
 REALM = "/auth/realms/esante-wallet"
@@ -37,6 +39,13 @@ SECRET = "a-long-secret-for-the-security-tests-0123456789"
 #: Another loopback address (all of 127.0.0.0/8 is the loopback interface on Linux): a client
 #: that is not the trusted proxy 127.0.0.1, or an attacker told apart from honest clients.
 OTHER_LOOPBACK = "127.0.0.2"
+#: The parameters of a server fixture over the layouts ``santeid serve`` runs on one port
+#: (``tests.support.servers.LAYOUTS``): the one-process server, and those of several processes
+#: marked ``redis``, their store.
+EVERY_LAYOUT = [
+    "werkzeug",
+    *(pytest.param(layout, marks=pytest.mark.redis) for layout in SHARED_STORE_LAYOUTS),
+]
 
 
 def santeid(env: dict, *args: str) -> str:

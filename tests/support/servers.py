@@ -7,7 +7,8 @@ start, readiness probe, log, teardown; :func:`production_process` is it outside 
 by default behind the certificate-forwarding proxy. :func:`santeid_home` is the same folder and
 environment without a server, for the CLI commands a test runs before the start (certificates,
 cards).
-:func:`running_server` is its lower half, for a command it does not build."""
+:func:`running_server` is its lower half, for a command it does not build; :func:`layout_process`
+is :func:`santeid_process` in one of the server layouts ``santeid serve`` runs (:data:`LAYOUTS`)."""
 
 from __future__ import annotations
 
@@ -455,6 +456,55 @@ def https_sandbox_process(home: Path, **settings: str | None) -> Iterator[Santei
     args, ca = santeid_home(home).dev_tls()
     with santeid_process(home, args=["--sandbox", *args], ca=ca, **settings) as process:
         assert process.issuer.startswith("https://")
+        yield process
+
+
+#: The server layouts ``santeid serve`` runs (santeid.serving), by the name tests give them:
+#: the arguments each adds, and whether it listens on a second port (``--tls-port``).
+LAYOUTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    # One Werkzeug process over HTTP (``make run``).
+    "werkzeug": ((), False),
+    # The same, with its extra TLS listener.
+    "werkzeug-and-tls-port": (("--tls-cert", "{cert}", "--tls-key", "{key}"), True),
+    # Granian with several workers over HTTP.
+    "granian": (("--workers", "2"), False),
+    # gunicorn with several workers over direct TLS.
+    "gunicorn-tls": (("--workers", "2", "--tls-cert", "{cert}", "--tls-key", "{key}"), False),
+}
+#: The layouts of several processes: their workers share a store (Redis).
+SHARED_STORE_LAYOUTS = ("granian", "gunicorn-tls")
+
+
+@contextlib.contextmanager
+def layout_process(
+    layout: str,
+    home: Path,
+    *,
+    tls: dict[str, str],
+    store_url: str | None = None,
+    args: Iterable[str] = ("--sandbox",),
+    **options: Any,
+) -> Iterator[SanteidProcess]:
+    """:func:`santeid_process` in the server layout named ``layout`` (:data:`LAYOUTS`): its
+    arguments after ``args``, its certificate and key from ``tls`` (the ``cert``, ``key`` and
+    ``ca`` files of ``santeid tls dev-cert``), the main port's HTTPS checked with ``tls["ca"]``.
+    ``store_url``: ``SANTEID_STORE_URL``, which the :data:`SHARED_STORE_LAYOUTS` need; given,
+    it wins over a ``SANTEID_STORE_URL`` of ``options``, :func:`santeid_process`'s
+    (``clients``…) and ``SANTEID_*`` settings."""
+    own, tls_port = LAYOUTS[layout]
+    if layout in SHARED_STORE_LAYOUTS and store_url is None:
+        raise ValueError(f"the {layout} layout's workers share a store: give its store_url")
+    command = [*args, *(argument.format(**tls) for argument in own)]
+    if store_url is not None:
+        options["SANTEID_STORE_URL"] = store_url
+    https_main_port = "--tls-cert" in own and not tls_port
+    with santeid_process(
+        home,
+        args=command,
+        tls_port=tls_port,
+        ca=tls["ca"] if https_main_port else None,
+        **options,
+    ) as process:
         yield process
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.security import EVERY_LAYOUT
 from tests.support.servers import REALM
 from tests.support.servers import santeid_process
 
@@ -43,27 +44,9 @@ LOGOUT = f"{REALM}/protocol/openid-connect/logout"
 USERINFO = f"{REALM}/protocol/openid-connect/userinfo"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "werkzeug",
-        pytest.param("granian", marks=pytest.mark.redis),
-        pytest.param("gunicorn-tls", marks=pytest.mark.redis),
-    ],
-)
-def server(request, tmp_path_factory, tls_files):
-    home = tmp_path_factory.mktemp(request.param)
-    args = ["--sandbox", "--access-log"]
-    settings: dict[str, str] = {}
-    if request.param != "werkzeug":
-        redis_server = request.getfixturevalue("redis_server")
-        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/11"
-        args += ["--workers", "2"]
-    ca = None
-    if request.param == "gunicorn-tls":
-        args += ["--tls-cert", tls_files["cert"], "--tls-key", tls_files["key"]]
-        ca = tls_files["ca"]
-    with santeid_process(home, args=args, ca=ca, **settings) as process:
+@pytest.fixture(scope="module", params=EVERY_LAYOUT)
+def server(request, serve_layout):
+    with serve_layout(request.param, db=11, args=["--sandbox", "--access-log"]) as process:
         yield process
 
 

@@ -32,18 +32,9 @@ STAFF = "500000010900017/SEC0042"  # a structure's staff member (SIRET): its id 
 
 
 @pytest.fixture(scope="module", params=["werkzeug", "gunicorn-tls"])
-def server(request, tmp_path_factory, redis_server, tls_files):
-    args: list[str] = ["--sandbox"]
-    settings: dict[str, str] = {}
-    ca = None
-    if request.param == "gunicorn-tls":
-        args += ["--workers", "2", "--tls-cert", tls_files["cert"], "--tls-key", tls_files["key"]]
-        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/11"
-        ca = tls_files["ca"]
-    with santeid_process(
-        tmp_path_factory.mktemp(request.param), args=args, ca=ca, **settings
-    ) as process:
-        yield {"port": process.port, "ca": ca, "layout": request.param}
+def server(request, serve_layout):
+    with serve_layout(request.param, db=11) as process:
+        yield {"port": process.port, "ca": process.ca, "layout": request.param}
 
 
 def _ask(port: int, path: str, method: str = "GET", ca: str | None = None):
@@ -180,11 +171,9 @@ def _ask_as_written(server, target: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def granian_server(tmp_path_factory, redis_server):
+def granian_server(serve_layout):
     """``santeid serve --workers 2`` over HTTP: Granian, which hands the path decoded."""
-    store = redis_server.url.rsplit("/", 1)[0] + "/12"
-    with santeid_process(tmp_path_factory.mktemp("granian"), args=["--sandbox", "--workers", "2"],
-                         SANTEID_STORE_URL=store) as process:  # fmt: skip
+    with serve_layout("granian", db=12) as process:
         yield process.port
 
 

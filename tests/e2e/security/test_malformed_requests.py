@@ -31,7 +31,6 @@ from tests.support.fuzzing import requests_for
 from tests.support.fuzzing import send
 from tests.support.security import REALM
 from tests.support.security import http_from
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -42,15 +41,10 @@ FUZZ_SECONDS = 45
 
 
 @pytest.fixture(scope="module", params=["werkzeug", "granian"])
-def server(request, tmp_path_factory, redis_server):
-    """The one-process server (HTTP parsed in Python) and Granian's workers (HTTP parsed in
-    Rust, santeid's RSGI layer)."""
-    args, store_url = [], "memory://"
-    if request.param == "granian":
-        args, store_url = ["--workers", "2"], redis_server.url.rsplit("/", 1)[0] + "/10"
-    with santeid_process(
-        tmp_path_factory.mktemp("malformed"), args=args, SANTEID_STORE_URL=store_url
-    ) as process:
+def server(request, serve_layout):
+    """The one-process server (HTTP parsed in Python) on the embedded store, and Granian's
+    workers (HTTP parsed in Rust, santeid's RSGI layer) on Redis."""
+    with serve_layout(request.param, db=10, args=(), SANTEID_STORE_URL="memory://") as process:
         yield {"port": process.port, "log": process.log, "home": process.home, "env": process.env}
 
 

@@ -45,7 +45,6 @@ from tests.support.operations import start_login
 from tests.support.security import OTHER_LOOPBACK
 from tests.support.security import csrf_token
 from tests.support.servers import REALM
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -111,24 +110,14 @@ def _cli(env: dict, *args: str) -> str:
 
 
 @pytest.fixture(scope="module", params=["werkzeug-and-tls-port", "granian", "gunicorn-tls"])
-def layout(request, tmp_path_factory, redis_server, tls_files):
-    home = tmp_path_factory.mktemp(request.param)
-    cert, key, ca = tls_files["cert"], tls_files["key"], tls_files["ca"]
-    tls = ["--tls-cert", cert, "--tls-key", key]
-    if request.param == "werkzeug-and-tls-port":
-        args, tls_port = tls, True
-    elif request.param == "granian":
-        args, tls_port = ["--workers", "2"], False  # 4 threads each
-    else:
-        args, tls_port = ["--workers", "2", *tls], False
-    with santeid_process(
-        home,
-        args=args,
-        tls_port=tls_port,
-        ca=ca if request.param == "gunicorn-tls" else None,
-        SANTEID_DEVICE_FILE=str(home / "device.json"),
+def layout(request, serve_layout, tls_files):
+    ca = tls_files["ca"]
+    with serve_layout(
+        request.param,
+        db=9,
         # Redis even for the one-process server: `santeid ecps activate` must reach its store.
-        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/9",
+        every_layout_on_redis=True,
+        args=(),
         SANTEID_SANDBOX_APPROVAL_DELAY=None,
         REQUESTS_CA_BUNDLE=ca,
         clients=[RP],
@@ -142,8 +131,10 @@ def layout(request, tmp_path_factory, redis_server, tls_files):
             targets = [Target(server.port)]
         else:
             targets = [Target(server.port, Path(ca))]
-        yield {"name": request.param, "targets": targets, "env": server.env, "log": server.log,
-               "home": home}  # fmt: skip
+        # The CLI's environment, with the file of the device it enrolls (the server reads none).
+        env = {**server.env, "SANTEID_DEVICE_FILE": str(server.home / "device.json")}
+        yield {"name": request.param, "targets": targets, "env": env, "log": server.log,
+               "home": server.home}  # fmt: skip
 
 
 #: How a body is framed: announced by its ``Content-Length``, or sent in chunks

@@ -19,9 +19,9 @@ import ssl
 
 import pytest
 
+from tests.support.security import EVERY_LAYOUT
 from tests.support.security import REALM
 from tests.support.servers import PROXY
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -31,29 +31,12 @@ DISCOVERY = REALM + "/.well-known/openid-configuration"
 OUTSIDER = "198.51.100.7"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "werkzeug",
-        pytest.param("granian", marks=pytest.mark.redis),
-        pytest.param("gunicorn-tls", marks=pytest.mark.redis),
-    ],
-)
-def server(request, tmp_path_factory, tls_files):
+@pytest.fixture(scope="module", params=EVERY_LAYOUT)
+def server(request, serve_layout):
     """``santeid serve`` behind a proxy on :data:`PROXY` (``trusted_proxies``), its issuer
     ``https://``: plain HTTP is refused unless the proxy says the client came over HTTPS."""
-    home = tmp_path_factory.mktemp(request.param)
-    args = ["--sandbox"]
     settings = {"SANTEID_ISSUER": ISSUER, "SANTEID_TRUSTED_PROXIES": PROXY}
-    if request.param != "werkzeug":
-        redis_server = request.getfixturevalue("redis_server")
-        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/13"
-        args += ["--workers", "2"]
-    ca = None
-    if request.param == "gunicorn-tls":
-        args += ["--tls-cert", tls_files["cert"], "--tls-key", tls_files["key"]]
-        ca = tls_files["ca"]
-    with santeid_process(home, args=args, ca=ca, **settings) as process:
+    with serve_layout(request.param, db=13, **settings) as process:
         yield process
 
 
