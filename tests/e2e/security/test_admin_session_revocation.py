@@ -5,12 +5,13 @@ Sheet, "Manual Session Expiration")."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import requests
 
 from santeid.ecps.pin import PinHasher
+from tests.support.security import admin_signed_in
+from tests.support.security import browser
+from tests.support.security import csrf_token
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -31,34 +32,19 @@ def server(tmp_path, redis_url):
         yield server
 
 
-def _browser() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-def _csrf(page: requests.Response) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-
-
 def _console(server, cookie: str) -> requests.Response:
     """``/admin/`` with nothing but ``cookie``: the attacker's replay."""
-    with _browser() as attacker:
+    with browser() as attacker:
         attacker.cookies.set(COOKIE, cookie)
         return attacker.get(f"{server.base}/admin/", allow_redirects=False, timeout=10)
 
 
 def test_a_cookie_copied_before_sign_out_is_refused_after_it(server):
-    admin = _browser()
-    page = admin.get(f"{server.base}/admin/login", timeout=10)
-    signed = admin.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
-                        data={"user": "admin", "password": ADMIN_PASSWORD,
-                              "csrf_token": _csrf(page)})  # fmt: skip
-    assert signed.status_code == 302, signed.text
+    admin = admin_signed_in(server.base, ADMIN_PASSWORD)
     clients_page = admin.get(f"{server.base}/admin/clients", timeout=10)
     assert clients_page.status_code == 200
     stolen = admin.cookies[COOKIE]
-    csrf = _csrf(clients_page)
+    csrf = csrf_token(clients_page.text)
     # The copy works while the admin is signed in (the test's control), on either worker.
     for _ in range(4):
         assert _console(server, stolen).status_code == 200
@@ -72,7 +58,7 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(server):
         assert replay.status_code == 302, replay.text
         assert replay.headers["Location"].endswith("/admin/login")
     # Nor can the copy change anything: a client registered with it and its CSRF token is not.
-    with _browser() as attacker:
+    with browser() as attacker:
         attacker.cookies.set(COOKIE, stolen)
         form = {"csrf_token": csrf, "client_id": "rp-stolen", "client_name": "stolen",
                 "redirect_uri": "https://rp.example.org/cb"}  # fmt: skip

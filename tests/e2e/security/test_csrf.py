@@ -24,6 +24,7 @@ from santeid.ecps.pin import PinHasher
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import REDIRECT_URI
+from tests.support.security import admin_signed_in
 from tests.support.security import browser
 from tests.support.security import csrf_token
 from tests.support.security import first_professional
@@ -97,16 +98,6 @@ def test_the_login_page_refuses_a_wrong_token(server, kind):
     assert _state(server, browser, login_url) != "identify"
 
 
-def _admin_signed_in(server) -> requests.Session:
-    browser = _browser()
-    page = browser.get(f"{server.base}/admin/login", timeout=10)
-    signed = browser.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
-                          data={"user": "admin", "password": ADMIN_PASSWORD,
-                                "csrf_token": _csrf(page)})  # fmt: skip
-    assert signed.status_code == 302, signed.text
-    return browser
-
-
 def _wrong(server, kind: str) -> str:
     if kind == "made-up":
         return secrets.token_urlsafe(32)
@@ -128,7 +119,7 @@ def test_the_admin_sign_in_refuses_a_wrong_token(server, kind):
 
 @pytest.mark.parametrize("kind", ["another browser's", "made-up"])
 def test_admin_forms_refuse_a_wrong_token(server, kind):
-    admin = _admin_signed_in(server)
+    admin = admin_signed_in(server.base, ADMIN_PASSWORD)
     clients_url = f"{server.base}/admin/clients"
     assert _csrf(admin.get(clients_url, timeout=10))
     new_id = f"rp-forged-{secrets.token_hex(4)}"
