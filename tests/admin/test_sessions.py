@@ -160,3 +160,26 @@ def test_idle_timeout_and_maximum_lifetime(clocked_app, clock):
         assert busy.get("/admin/").status_code == 200
     clock.advance(ADMIN_SESSION_MAX_LIFETIME - used_for)
     assert _signed_out(busy.get("/admin/"))
+
+
+def test_what_a_change_shows_once_is_taken_once_and_keyed_by_session_and_page(clock):
+    """``show_once`` keeps it for one page of one session; the first ``take_shown`` of that
+    page has it, the next nothing; another session or page never; gone after
+    ``ADMIN_FLASH_LIFETIME``. The key holds neither the session's id nor the page."""
+    from santeid.admin.sessions import ConsoleSessions
+    from santeid.storage.keys import ADMIN_FLASH_LIFETIME
+
+    store = MemoryStore()
+    sessions = ConsoleSessions(store, clock)
+    mine, theirs = sessions.open("admin", "password"), sessions.open("admin", "password")
+    sessions.show_once(mine, "clients", {"secret": "s3cr3t"})
+    (key,) = [k for k in store._values if k.startswith("admin-flash:")]
+    assert mine not in key and "clients" not in key
+    assert sessions.take_shown(theirs, "clients") == {}
+    assert sessions.take_shown(mine, "keys") == {}
+    assert sessions.take_shown(mine, "clients") == {"secret": "s3cr3t"}
+    assert sessions.take_shown(mine, "clients") == {}
+    assert sessions.take_shown(None, "clients") == {}
+    sessions.show_once(mine, "keys", {"notice": "n"})
+    clock.advance(ADMIN_FLASH_LIFETIME)
+    assert sessions.take_shown(mine, "keys") == {}

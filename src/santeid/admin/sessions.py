@@ -8,7 +8,13 @@ https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.ht
 
 A session also records a fingerprint of the credential it was opened with (the configured
 ``admin_password_hash``), so that the console can end it when that credential is replaced
-(docs/operations.md, "Admin console")."""
+(docs/operations.md, "Admin console").
+
+What a change shows once — its notice, a new client secret, an activation code — waits for the
+page the change's answer redirects to (Post/Redirect/Get) in a record of its own, keyed by the
+session's id and that page (:meth:`ConsoleSessions.show_once`), and is taken from the store by
+the page's next display (:meth:`ConsoleSessions.take_shown`): reloading the page shows it no
+more, and it never travels in a URL or a cookie."""
 
 from __future__ import annotations
 
@@ -18,8 +24,10 @@ from typing import Any
 
 from santeid.clock import Clock
 from santeid.storage.base import EphemeralStore
+from santeid.storage.keys import ADMIN_FLASH_LIFETIME
 from santeid.storage.keys import ADMIN_SESSION_IDLE
 from santeid.storage.keys import ADMIN_SESSION_MAX_LIFETIME
+from santeid.storage.records import ADMIN_FLASH
 from santeid.storage.records import ADMIN_SESSION
 from santeid.storage.records import Record
 from santeid.storage.records import RecordBook
@@ -29,6 +37,8 @@ WHO = "who"
 METHOD = "method"
 CREDENTIAL = "credential"
 CREATED_AT = "created_at"
+#: The field of a flash record holding what it shows.
+SHOWN = "shown"
 
 
 def credential_fingerprint(secret: str) -> str:
@@ -43,6 +53,7 @@ class ConsoleSessions:
 
     def __init__(self, store: EphemeralStore, clock: Clock) -> None:
         self.book = RecordBook(store, ADMIN_SESSION, clock=clock)
+        self.flashes = RecordBook(store, ADMIN_FLASH, clock=clock)
         self.clock = clock
 
     @staticmethod
@@ -79,3 +90,25 @@ class ConsoleSessions:
         if not isinstance(session_id, str) or not session_id:
             return False
         return self.book.consume(self.book.key(session_id)) is not None
+
+    @staticmethod
+    def _flash_id(session_id: str, page: str) -> str:
+        # A session id is URL-safe base64: the line feed cannot stand in it.
+        return f"{session_id}\n{page}"
+
+    def show_once(self, session_id: str, page: str, shown: dict[str, Any]) -> None:
+        """Keep ``shown`` (JSON values) for the next display of ``page`` in this session,
+        :data:`~santeid.storage.keys.ADMIN_FLASH_LIFETIME` seconds at most; a later change
+        to the same page replaces it."""
+        self.flashes.create(
+            self._flash_id(session_id, page), {SHOWN: shown}, lifetime=ADMIN_FLASH_LIFETIME
+        )
+
+    def take_shown(self, session_id: object, page: str) -> dict[str, Any]:
+        """What :meth:`show_once` kept for ``page``, taken from the store (one ``pop``: of
+        two concurrent displays only one gets it); ``{}`` when there is nothing."""
+        if not isinstance(session_id, str) or not session_id:
+            return {}
+        taken = self.flashes.consume(self.flashes.key(self._flash_id(session_id, page)))
+        shown = taken.get(SHOWN) if taken is not None else None
+        return shown if isinstance(shown, dict) else {}

@@ -400,6 +400,17 @@ ADMIN_SESSION = Namespace(
     f"min({duration(ADMIN_SESSION_IDLE)} idle, what remains of "
     f"{duration(ADMIN_SESSION_MAX_LIFETIME)})",
 )
+#: Seconds what a console change shows once waits for the page its answer leads to (the
+#: browser follows the redirect at once).
+ADMIN_FLASH_LIFETIME = 60
+ADMIN_FLASH = Namespace(
+    "admin-flash:<sha256(id, page)>",
+    "record",
+    "what a change made in the administration console shows once on the page its answer "
+    "redirects to (a notice; a new client secret or e-CPS activation code), taken by that "
+    "page's next display; found only with the session's id",
+    duration(ADMIN_FLASH_LIFETIME),
+)
 INSI_ASSERTION_USED = Namespace(
     "insi:saml-used:<sha256(certificate, ID)>",
     "record",

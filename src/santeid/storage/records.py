@@ -588,6 +588,13 @@ ADMIN_SESSION = RecordKind(
     hashed_id=True,
     lifetime=keys.ADMIN_SESSION.lifetime + ", renewed on use",
 )
+ADMIN_FLASH = RecordKind(
+    name="admin console flash",
+    namespace=keys.ADMIN_FLASH,
+    # Its id holds the session's: a dump of the store must not hand it out.
+    hashed_id=True,
+    lifetime=keys.ADMIN_FLASH.lifetime,
+)
 
 #: Every record kind, in the order of ``docs/storage.md``.
 KINDS: tuple[RecordKind, ...] = (
@@ -602,4 +609,5 @@ KINDS: tuple[RecordKind, ...] = (
     ECPS_CODE_PAIR,
     PUSHED_AUTHORIZATION_REQUEST,
     ADMIN_SESSION,
+    ADMIN_FLASH,
 )
