@@ -16,12 +16,29 @@ from santeid.storage import MemoryStore
 _OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
+def _csrf(page) -> str:
+    """The ``csrf_token`` of a page's forms."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
 def _sign_in(client, password: str):
     page = client.get("/admin/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     return client.post(
-        "/admin/login", data={"user": "admin", "password": password, "csrf_token": csrf}
+        "/admin/login", data={"user": "admin", "password": password, "csrf_token": _csrf(page)}
     )
+
+
+def _signed_in(client, path: str = "/admin/clients", **query) -> str:
+    """Signed in as the sandbox demo admin, on the console page ``path``: the CSRF token its
+    forms post."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    return _csrf(client.get(path, query_string=query))
+
+
+def _shown(page, element_id: str) -> str | None:
+    """The text of the element ``element_id`` of a console page, if there."""
+    found = re.search(rf'id="{element_id}">([^<]+)<', page.get_data(as_text=True))
+    return found.group(1) if found else None
 
 
 def test_console_is_off_outside_sandbox_without_a_password_hash(settings):
@@ -63,7 +80,7 @@ def test_sign_in_is_throttled_per_address_after_five_failures(client):
     assert throttled.status_code == 429
     other = client.application.test_client()
     page = other.get("/admin/login", environ_base={"REMOTE_ADDR": "192.0.2.7"})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    csrf = _csrf(page)
     elsewhere = other.post(
         "/admin/login",
         data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
@@ -86,7 +103,7 @@ def _sign_in_as(client, password: str, forwarded_for: str):
     client ``forwarded_for``."""
     headers = {"X-Forwarded-For": forwarded_for}
     page = client.get("/admin/login", headers=headers)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    csrf = _csrf(page)
     return client.post(
         "/admin/login",
         data={"user": "admin", "password": password, "csrf_token": csrf},
@@ -158,15 +175,13 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     someone = app.extensions["santeid"].directory.get("810000000004")
     found = client.get("/admin/professionals", query_string={"q": someone.family_name})
     assert f"q={someone.national_id}" in found.get_data(as_text=True)
-    page = client.get("/admin/professionals", query_string={"q": someone.national_id})
-    html = page.get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    csrf = _csrf(client.get("/admin/professionals", query_string={"q": someone.national_id}))
     started = client.post(
         "/admin/professionals/activation",
         data={"csrf_token": csrf, "national_id": someone.national_id},
     )
-    assert started.status_code == 200
-    code = re.search(r'id="activation-code">([^<]+)<', started.get_data(as_text=True)).group(1)
+    assert started.status_code == 303
+    code = _shown(client.get(started.headers["Location"]), "activation-code")
     # Stored (as a digest) for the phone to redeem, as one made by `santeid ecps activate`.
     ecps = app.extensions["santeid"].ecps
     digest = hashlib.sha256(code.encode()).hexdigest()
@@ -181,14 +196,12 @@ def test_professionals_by_name_and_an_activation_code(app, client):
 
 
 def test_a_client_registered_from_the_form_gets_a_secret_shown_once(app, client):
-    assert _sign_in(client, "santeid-demo-admin").status_code == 302
-    html = client.get("/admin/clients").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    csrf = _signed_in(client)
     form = {"client_id": "rp-form", "client_name": "RP formulaire",
             "redirect_uri": "https://rp.example.org/cb", "csrf_token": csrf}  # fmt: skip
-    registered = client.post("/admin/clients", data=form)
+    registered = client.post("/admin/clients", data=form, follow_redirects=True)
     assert registered.status_code == 200
-    secret = re.search(r'id="new-secret">([^<]+)<', registered.get_data(as_text=True)).group(1)
+    secret = _shown(registered, "new-secret")
     stored = app.extensions["santeid"].clients.get("rp-form")
     assert stored.check_client_secret(secret)
     assert secret not in client.get("/admin/clients").get_data(as_text=True)
@@ -262,10 +275,11 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     assert not app.extensions["santeid"].events.list(types=(ADMIN_CLIENT,))
     # A client with a secret gets its new one (the control).
     rotated = client.post(
-        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-secret"}
+        "/admin/clients/rotate",
+        data={"csrf_token": csrf, "client_id": "rp-secret"},
+        follow_redirects=True,
     )
-    secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
-    assert registry.get("rp-secret").check_client_secret(secret)
+    assert registry.get("rp-secret").check_client_secret(_shown(rotated, "new-secret"))
 
 
 @pytest.mark.postgres
@@ -290,8 +304,7 @@ def test_the_events_page_past_every_event_is_empty_on_postgresql(settings, postg
 
 
 def _keys_form(client) -> str:
-    page = client.get("/admin/keys").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return _csrf(client.get("/admin/keys"))
 
 
 def test_rotating_from_the_console_a_broken_key_file_says_why(app, client, keys_dir):
@@ -361,14 +374,14 @@ def test_a_new_secret_is_long_enough_for_any_hmac_algorithm(app, client, alg):
         token_endpoint_auth_method="client_secret_jwt",
         token_endpoint_auth_signing_alg=alg,
     )
-    assert _sign_in(client, "santeid-demo-admin").status_code == 302
-    page = client.get("/admin/clients").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    csrf = _signed_in(client)
     rotated = client.post(
-        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-hmac"}
+        "/admin/clients/rotate",
+        data={"csrf_token": csrf, "client_id": "rp-hmac"},
+        follow_redirects=True,
     )
     assert rotated.status_code == 200, rotated.get_data(as_text=True)[:300]
-    secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
+    secret = _shown(rotated, "new-secret")
     assert len(secret) == 86
     now = int(time.time())
     claims = {"iss": "rp-hmac", "sub": "rp-hmac", "aud": f"{ISSUER}/protocol/openid-connect/token",
@@ -390,9 +403,7 @@ def test_an_activation_code_refused_to_an_inactive_professional_says_why(app, cl
 
     inactive = app.extensions["santeid"].directory.get("810000000024")
     assert inactive is not None and not inactive.is_active
-    assert _sign_in(client, "santeid-demo-admin").status_code == 302
-    page = client.get("/admin/professionals", query_string={"q": inactive.national_id})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    csrf = _signed_in(client, "/admin/professionals", q=inactive.national_id)
     refused = client.post(
         "/admin/professionals/activation",
         data={"csrf_token": csrf, "national_id": inactive.national_id},
@@ -411,7 +422,7 @@ def test_retiring_a_key_no_longer_active_says_so(app, client):
     assert _sign_in(client, "santeid-demo-admin").status_code == 302
     csrf = _keys_form(client)
     kid = app.extensions["santeid"].keys.signing_key().kid
-    assert client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid}).status_code == 200
+    assert client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid}).status_code == 303
     before = [(k.kid, k.status) for k in app.extensions["santeid"].keys.list()]
     again = client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid})
     page = again.get_data(as_text=True)
@@ -439,9 +450,7 @@ def test_the_events_page_past_every_event_is_empty(client):
 def test_a_refused_registration_keeps_what_was_typed(app, client):
     """A registration refused (a client id that exists, a fragment in the redirect URI, JSON
     with one mistake) shows the form again as it was typed, to correct, not to type again."""
-    assert _sign_in(client, "santeid-demo-admin").status_code == 302
-    html = client.get("/admin/clients").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    csrf = _signed_in(client)
     form = {"client_id": "rp-typed", "client_name": "RP « saisi »",
             "redirect_uri": "https://rp.example.org/cb#x", "csrf_token": csrf}  # fmt: skip
     refused = client.post("/admin/clients", data=form)
@@ -460,7 +469,9 @@ def test_a_refused_registration_keeps_what_was_typed(app, client):
     assert app.extensions["santeid"].clients.get("rp-typed") is None
     # Registered: the form is empty again.
     registered = client.post(
-        "/admin/clients", data={**form, "redirect_uri": "https://rp.example.org/cb"}
+        "/admin/clients",
+        data={**form, "redirect_uri": "https://rp.example.org/cb"},
+        follow_redirects=True,
     )
     assert registered.status_code == 200
     assert 'id="client_id" name="client_id" value=""' in registered.get_data(as_text=True)
@@ -468,10 +479,15 @@ def test_a_refused_registration_keeps_what_was_typed(app, client):
 
 def test_the_language_links_stay_on_the_page_or_its_section(app, client):
     # A bare "?lang=en" after a form posted to /admin/clients/rotate led to a 405 (the address
-    # is no page), and on a search dropped the search.
+    # is no page), and on a search dropped the search. A refused rotation answers there.
     from tests.support.oidc_flow import register_client
 
-    register_client(app, client_id="rp-lang")
+    register_client(
+        app,
+        client_id="rp-lang",
+        token_endpoint_auth_method="tls_client_auth",
+        tls_client_auth_subject_dn="CN=logiciel,O=Cabinet,C=FR",
+    )
     assert _sign_in(client, "santeid-demo-admin").status_code == 302
 
     def english_link(page) -> str:
@@ -484,14 +500,12 @@ def test_the_language_links_stay_on_the_page_or_its_section(app, client):
 
     searched = client.get("/admin/professionals?q=810000000030&lang=fr")
     assert english_link(searched) == "/admin/professionals?q=810000000030&lang=en"
-    csrf = re.search(
-        r'name="csrf_token" value="([^"]+)"', client.get("/admin/clients").get_data(as_text=True)
-    ).group(1)
-    rotated = client.post(
+    csrf = _csrf(client.get("/admin/clients"))
+    refused = client.post(
         "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-lang"}
     )
-    assert rotated.status_code == 200
-    link = english_link(rotated)
+    assert refused.status_code == 409
+    link = english_link(refused)
     assert link == "/admin/clients?lang=en"
     followed = client.get(link)
     assert followed.status_code == 200
@@ -504,3 +518,214 @@ def test_a_refused_password_keeps_the_user_typed_never_the_password(client):
     html = refused.get_data(as_text=True)
     assert re.search(r'<input id="user" name="user"[^>]* value="admin"', html)
     assert "not-the-password" not in html
+
+
+def _cookies_and_locations(client, answers) -> str:
+    """Everything a browser keeps or is sent to by ``answers``: its cookies' values and the
+    redirects' addresses."""
+    kept = [cookie.value for cookie in client._cookies.values()]
+    return " ".join([*kept, *(a.headers.get("Location", "") for a in answers)])
+
+
+def test_a_reload_after_a_change_changes_nothing_and_shows_its_secret_no_more(app, client):
+    """Post/Redirect/Get: each change answers 303 to its section's page, which shows the new
+    secret, key or activation code once; reloading that page sends no form again — the
+    registry, the keys, the activation codes and the admin events stay as the change left
+    them — and shows the secret no more. What is shown once is never in a cookie or a URL."""
+    from santeid.observability.events import ADMIN_CLIENT
+    from santeid.observability.events import ADMIN_DEVICE
+    from santeid.observability.events import ADMIN_KEY
+    from tests.support.oidc_flow import register_client
+
+    services = app.extensions["santeid"]
+    register_client(app, client_id="rp-reload")
+    csrf = _signed_in(client)
+
+    rotated = client.post("/admin/clients/rotate", data={"csrf_token": csrf,
+                                                         "client_id": "rp-reload"})  # fmt: skip
+    assert rotated.status_code == 303 and rotated.headers["Location"] == "/admin/clients"
+    page = client.get("/admin/clients")
+    secret = _shown(page, "new-secret")
+    assert secret and "rp-reload" in _shown(page, "notice")
+    digest = services.clients.get("rp-reload").secret_digest
+    reloaded = client.get("/admin/clients")
+    assert _shown(reloaded, "new-secret") is None and _shown(reloaded, "notice") is None
+    assert services.clients.get("rp-reload").secret_digest == digest
+    assert services.clients.get("rp-reload").check_client_secret(secret)
+    assert secret not in _cookies_and_locations(client, [rotated])
+
+    registered = client.post("/admin/clients", data={"csrf_token": csrf, "client_id": "rp-new",
+                             "redirect_uri": "https://rp.example.org/cb"})  # fmt: skip
+    assert registered.status_code == 303
+    secret = _shown(client.get(registered.headers["Location"]), "new-secret")
+    assert services.clients.get("rp-new").check_client_secret(secret)
+    assert _shown(client.get("/admin/clients"), "new-secret") is None
+    removed = client.post("/admin/clients/remove", data={"csrf_token": csrf,
+                                                         "client_id": "rp-new"})  # fmt: skip
+    assert removed.status_code == 303
+    assert "rp-new" in _shown(client.get("/admin/clients"), "notice")
+    assert _shown(client.get("/admin/clients"), "notice") is None
+    reasons = [e.reason for e in services.events.list(types=(ADMIN_CLIENT,))]
+    assert sorted(reasons) == ["register", "remove", "rotate_secret"]
+
+    kids = {k.kid for k in services.keys.list()}
+    rotated = client.post("/admin/keys", data={"csrf_token": csrf})
+    assert rotated.status_code == 303 and rotated.headers["Location"] == "/admin/keys"
+    (new_kid,) = {k.kid for k in services.keys.list()} - kids
+    assert new_kid in _shown(client.get("/admin/keys"), "notice")
+    assert _shown(client.get("/admin/keys"), "notice") is None
+    assert {k.kid for k in services.keys.list()} == kids | {new_kid}
+    assert len(services.events.list(types=(ADMIN_KEY,))) == 1
+
+    someone = services.directory.get("810000000004")
+    started = client.post(
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": someone.national_id},
+    )
+    assert started.status_code == 303
+    # Another professional's page does not take it: the code is for this one's page only.
+    other = client.get("/admin/professionals", query_string={"q": "810000000030"})
+    assert _shown(other, "activation-code") is None
+    code = _shown(client.get(started.headers["Location"]), "activation-code")
+    assert code and code not in _cookies_and_locations(client, [started])
+    again = client.get(started.headers["Location"])
+    assert _shown(again, "activation-code") is None and 'id="start-activation"' in (
+        again.get_data(as_text=True)
+    )
+    assert len(services.events.list(types=(ADMIN_DEVICE,))) == 1
+    # Taken once shown: the store keeps nothing of it.
+    assert not [k for k in services.store._values if k.startswith("admin-flash:")]
+
+
+def _section_form(client, path: str, **query) -> dict[str, str]:
+    """The hidden fields of the first form that changes something on the console page
+    ``path``: its CSRF token and ``back``."""
+    html = client.get(path, query_string=query).get_data(as_text=True)
+    back = re.search(r'name="back" value="([^"]*)"', html).group(1).replace("&amp;", "&")
+    return {"csrf_token": _csrf_text(html), "back": back}
+
+
+def _csrf_text(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_a_form_posted_after_sign_out_says_so_and_sign_in_leads_back_to_its_page(app, client):
+    """A second tab's form posted once the session has ended is not sent: the login page says
+    so (once), and the sign-in leads back to the page the form was on — the form is not
+    posted again."""
+    from santeid.observability.events import ADMIN_DEVICE
+
+    _signed_in(client)
+    hidden = _section_form(client, "/admin/professionals", q="8 10 000 000 004")
+    assert hidden["back"] == "/admin/professionals?q=8+10+000+000+004"
+    client.post("/admin/logout", data={"csrf_token": hidden["csrf_token"]})
+    posted = client.post("/admin/professionals/activation",
+                         data={**hidden, "national_id": "810000000004"})  # fmt: skip
+    assert posted.status_code == 303 and posted.headers["Location"] == "/admin/login"
+    login = client.get("/admin/login")
+    assert "formulaire n'a pas été envoyé" in _shown(login, "notice").replace("&#39;", "'")
+    assert _shown(client.get("/admin/login"), "notice") is None  # said once
+    assert not app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
+    signed = _sign_in(client, "santeid-demo-admin")
+    assert signed.status_code == 302
+    assert signed.headers["Location"] == "/admin/professionals?q=8+10+000+000+004"
+    assert not app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
+    # Once back, the next sign-in goes to the dashboard again.
+    client.post("/admin/logout", data={"csrf_token": _csrf(client.get("/admin/clients"))})
+    assert _sign_in(client, "santeid-demo-admin").headers["Location"] == "/admin/"
+    # The language chosen is kept across: an English form is answered in English.
+    client.post("/admin/logout", data={"csrf_token": _csrf(client.get("/admin/keys?lang=en"))})
+    client.post("/admin/keys", data={"csrf_token": "stale", "back": "/admin/keys"})
+    assert "the form was not sent" in _shown(client.get("/admin/login"), "notice")
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        "//evil.example/admin/keys",
+        "https://evil.example/admin/keys",
+        "/\\evil.example/admin/keys",
+        "/admin/../sandbox/debugger",
+        "/.well-known/openid-configuration",
+        "/admin/login",
+        "/admin/keys#x",
+        "/admin/keys\r\nSet-Cookie: x=y",
+        "/admin/clients/rotate",
+        "",
+    ],
+)
+def test_the_page_a_sign_in_leads_back_to_is_a_console_page_only(client, back):
+    """``back`` comes with the form: anything but the path of a console page shown by GET is
+    not followed (no open redirect) — the sign-in leads to the section's page instead."""
+    csrf = _signed_in(client, "/admin/keys")
+    client.post("/admin/logout", data={"csrf_token": csrf})
+    posted = client.post("/admin/clients/remove", data={"csrf_token": csrf, "back": back,
+                                                        "client_id": "rp-x"})  # fmt: skip
+    assert posted.status_code == 303
+    signed = _sign_in(client, "santeid-demo-admin")
+    assert signed.headers["Location"] == "/admin/clients"
+
+
+def test_a_client_field_over_its_limit_says_which_and_keeps_the_form(app, client):
+    """A 5 000-character client name: the clients page, naming the field and its limit
+    (``max_parameter_length``, the rule of every form), the form as typed; nothing
+    registered. Signed out or with another CSRF token, nothing of the page is shown."""
+    limit = app.extensions["santeid"].settings.http.max_parameter_length
+    name = "N" * 5000
+    csrf = _signed_in(client)
+    form = {"csrf_token": csrf, "client_id": "rp-long", "client_name": name,
+            "redirect_uri": "https://rp.example.org/cb"}  # fmt: skip
+    refused = client.post("/admin/clients", data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    error = _shown(refused, "error")
+    assert "client_name" in error and str(limit) in error
+    assert f'id="client_name" name="client_name" value="{name}"' in html
+    assert 'value="rp-long"' in html and 'id="clients"' in html
+    assert app.extensions["santeid"].clients.get("rp-long") is None
+    metadata = '{"client_id": "rp-json", "client_name": "' + name + '"}'
+    refused = client.post("/admin/clients", data={"csrf_token": csrf, "metadata": metadata})
+    assert refused.status_code == 400 and "metadata" in _shown(refused, "error")
+    assert name in refused.get_data(as_text=True)
+    # Another token: the CSRF refusal, not the page.
+    forged = client.post("/admin/clients", data={**form, "csrf_token": "forged"})
+    assert forged.status_code == 400 and 'id="clients"' not in forged.get_data(as_text=True)
+    # Elsewhere in the console, the rule's own page.
+    kid = app.extensions["santeid"].keys.signing_key().kid
+    other = client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid + "x" * limit})
+    assert other.status_code == 400 and 'id="keys"' not in other.get_data(as_text=True)
+    signed_out = app.test_client().post("/admin/clients", data=form)
+    assert signed_out.status_code == 303 and signed_out.headers["Location"] == "/admin/login"
+
+
+def test_the_events_filter_reads_a_spaced_national_id(app, client):
+    """A national identifier typed with spaces, as on the login page, finds its events."""
+    csrf = _signed_in(client, "/admin/professionals", q="810000000004")
+    client.post("/admin/professionals/activation",
+                data={"csrf_token": csrf, "national_id": "810000000004"})  # fmt: skip
+
+    def listed(typed: str) -> list[str]:
+        html = client.get("/admin/events", query_string={"professional": typed})
+        return re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td>", html.get_data(as_text=True))
+
+    found = listed("810000000004")
+    assert found == ["ADMIN_DEVICE"]
+    for typed in ("8 10 000 000 004", "  810000000004  ", "8 1000 0000 004"):
+        assert listed(typed) == found, typed
+    assert listed("810000000030") == []
+
+
+def test_an_inactive_professional_s_page_says_so(app, client):
+    inactive = app.extensions["santeid"].directory.get("810000000024")
+    assert inactive is not None and not inactive.is_active
+    _signed_in(client, "/admin/")
+    page = client.get("/admin/professionals", query_string={"q": inactive.national_id})
+    assert "Inactif dans l'annuaire" in _shown(page, "inactive").replace("&#39;", "'")
+    page = client.get("/admin/professionals", query_string={"q": inactive.national_id,
+                                                           "lang": "en"})  # fmt: skip
+    assert "Inactive in the directory" in _shown(page, "inactive")
+    found = client.get("/admin/professionals", query_string={"q": inactive.family_name})
+    assert "(inactive)" in found.get_data(as_text=True)
+    active = client.get("/admin/professionals", query_string={"q": "810000000004"})
+    assert 'id="professional"' in active.get_data(as_text=True)
+    assert _shown(active, "inactive") is None

@@ -1,6 +1,9 @@
 """The admin console in a real headless Chromium against a real server: sign in as the sandbox
-demo admin, register a client, revoke an e-CPS device, rotate the signing key, and see the
-dashboard's charts count the logins made meanwhile; every change is an admin event."""
+demo admin, register a client and give it a new secret, revoke an e-CPS device, rotate the
+signing key, and see the dashboard's charts count the logins made meanwhile; every change is an
+admin event. Reloading the page a change leads to changes nothing again and shows its secret no
+more; a form of a second tab posted after a sign-out is not sent, and the sign-in leads back to
+its page."""
 
 from __future__ import annotations
 
@@ -57,6 +60,16 @@ def _series_total(driver, chart_id: str, series: str) -> int:
     return 0
 
 
+def _authenticates(issuer: str, client_id: str, secret: str) -> bool:
+    """Whether the token endpoint takes ``secret`` as ``client_id``'s: with a made-up code, an
+    authenticated client is told ``invalid_grant``, any other ``unauthorized_client``."""
+    answer = requests.post(f"{issuer}/protocol/openid-connect/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": "made-up", "redirect_uri": REDIRECT_URI,
+        "client_id": client_id, "client_secret": secret})  # fmt: skip
+    assert answer.json()["error"] in ("invalid_grant", "unauthorized_client"), answer.text
+    return answer.json()["error"] == "invalid_grant"
+
+
 def _kids(driver) -> set[str]:
     return {e.get_attribute("data-kid") for e in driver.find_elements("css selector", "[data-kid]")}
 
@@ -106,6 +119,22 @@ def test_admin_console(server, browser):
     assert "rp-console" in browser.find_element("id", "notice").text
     assert browser.find_elements("css selector", 'tr[data-client="rp-console"]')
 
+    # A new secret, shown once; reloading the page (F5) neither makes another one — the one
+    # shown still authenticates the client — nor shows it again.
+    rotate = browser.find_element("css selector", 'tr[data-client="rp-console"] button.rotate')
+    click_and_wait(browser, rotate)
+    assert browser.current_url == f"{base}/admin/clients"
+    assert "rp-console" in browser.find_element("id", "notice").text
+    secret = browser.find_element("id", "new-secret").text
+    assert secret and _authenticates(server["issuer"], "rp-console", secret)
+    browser.refresh()
+    assert browser.find_element("tag name", "h1").text == "Clients"
+    assert not browser.find_elements("id", "new-secret")
+    assert not browser.find_elements("id", "notice")
+    assert secret not in browser.page_source
+    assert _authenticates(server["issuer"], "rp-console", secret)
+    assert not _authenticates(server["issuer"], "rp-console", SECRET)
+
     # Revoke the professional's e-CPS device.
     browser.get(f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}")
     row = browser.find_element("css selector", "#devices tr[data-device]")
@@ -125,6 +154,8 @@ def test_admin_console(server, browser):
         e.get_attribute("data-kid") for e in browser.find_elements("css selector", "tr[data-kid]")
     }
     (new_kid,) = after - before
+    browser.refresh()  # no second rotation
+    assert _kids(browser) == after and not browser.find_elements("id", "notice")
     jwks = requests.get(f"{server['issuer']}/protocol/openid-connect/certs", timeout=5).json()
     assert new_kid in {key["kid"] for key in jwks["keys"]}
 
@@ -150,7 +181,7 @@ def test_admin_console(server, browser):
     # Logins through the client registered above; the dashboard counts them.
     national_id = sandbox_professional(env)
     for _ in range(2):
-        full_login(server["issuer"], national_id, client_id="rp-console", secret=SECRET)
+        full_login(server["issuer"], national_id, client_id="rp-console", secret=secret)
     browser.get(f"{base}/admin/?lang=en")
     assert browser.find_element("tag name", "h1").text == "Dashboard"
     assert _series_total(browser, "logins-mode", "MOBILE") == 2
@@ -170,9 +201,12 @@ def test_admin_console(server, browser):
     # Every change is an admin event.
     admin_events = json.loads(run(env, "events", "list", "--type", "ADMIN_CLIENT", "--type",
                                   "ADMIN_DEVICE", "--type", "ADMIN_KEY", "--json"))  # fmt: skip
-    assert {(e["type"], e["reason"], e["details"]["channel"]) for e in admin_events} == {
+    changes = [(e["type"], e["reason"], e["details"]["channel"]) for e in admin_events]
+    assert len(changes) == len(set(changes))  # each once: no reload sent a form again
+    assert set(changes) == {
         ("ADMIN_DEVICE", "activation", "cli"),  # the command at the start
         ("ADMIN_CLIENT", "register", "console"),
+        ("ADMIN_CLIENT", "rotate_secret", "console"),
         ("ADMIN_DEVICE", "revoke", "console"),
         ("ADMIN_KEY", "rotate", "console"),
         ("ADMIN_KEY", "retire", "console"),
@@ -191,3 +225,24 @@ def test_admin_console(server, browser):
     assert forged.status_code == 400
     listed = json.loads(run(env, "keys", "list", "--json"))
     assert {k["kid"] for k in listed if k["status"] == "active"} >= {newest}
+
+    # A second tab signs out; the first tab's form, posted afterwards, is not sent: the login
+    # page says so, and the sign-in leads back to the page the form was on.
+    browser.get(f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}&lang=fr")
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    browser.get(f"{base}/admin/keys")
+    _submit(browser, "sign-out")
+    browser.close()
+    browser.switch_to.window(first)
+    _submit(browser, "start-activation")
+    assert browser.current_url == f"{base}/admin/login"
+    assert "formulaire n'a pas été envoyé" in browser.find_element("id", "notice").text
+    browser.find_element("id", "user").send_keys("admin")
+    browser.find_element("id", "password").send_keys("santeid-demo-admin")
+    _submit(browser, "sign-in")
+    assert browser.current_url == f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}"
+    assert ECPS_PROFESSIONAL in browser.find_element("id", "professional").text
+    assert not browser.find_elements("id", "activation-code")
+    devices = json.loads(run(env, "events", "list", "--type", "ADMIN_DEVICE", "--json"))
+    assert [e["details"]["channel"] for e in devices if e["reason"] == "activation"] == ["cli"]

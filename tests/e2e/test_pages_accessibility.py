@@ -417,6 +417,8 @@ PAGES: dict[str, Callable] = {
     "admin-dashboard-en": _admin("?lang=en"),
     "admin-clients": _admin("clients"),
     "admin-professionals": _admin(f"professionals?q={ECPS_ONLY}"),
+    # A professional inactive in the directory: the page says so (810000000024, the demo's).
+    "admin-professional-inactive": _admin("professionals?q=810000000024"),
     "admin-keys": _admin("keys"),
     "admin-events": _admin("events"),
     "admin-insi": _admin("insi"),

@@ -70,6 +70,11 @@ FR = {
         "{national_id} est inactif dans l'annuaire : pas de code d'activation e-CPS (il ne "
         "pourrait pas se connecter)."
     ),
+    "admin_inactive_professional": (
+        "Inactif dans l'annuaire : ce professionnel ne peut pas se connecter, et aucun code "
+        "d'activation e-CPS ne lui est donné."
+    ),
+    "admin_inactive_mark": "(inactif)",
     "admin_devices": "Appareils e-CPS",
     "admin_revoke": "Révoquer",
     "admin_revoked": "Appareil {device} révoqué.",
@@ -102,6 +107,14 @@ FR = {
     "admin_software": "Logiciels autorisés (IDAM)",
     "admin_month_stats": "Appels du mois {month}",
     "admin_error": "Refusé : {error}",
+    "admin_too_long": (
+        "Refusé : le champ {field} dépasse sa limite, {limit} octets (max_parameter_length) ; "
+        "rien n'a été enregistré."
+    ),
+    "admin_form_not_sent": (
+        "Votre session avait pris fin : le formulaire n'a pas été envoyé. Reconnectez-vous pour "
+        "revenir à la page où il était."
+    ),
 }
 EN = {
     "admin_title": "Admin console",
@@ -164,6 +177,11 @@ EN = {
         "{national_id} is inactive in the directory: no e-CPS activation code (they could not "
         "log in)."
     ),
+    "admin_inactive_professional": (
+        "Inactive in the directory: this professional cannot log in, and gets no e-CPS "
+        "activation code."
+    ),
+    "admin_inactive_mark": "(inactive)",
     "admin_devices": "e-CPS devices",
     "admin_revoke": "Revoke",
     "admin_revoked": "Device {device} revoked.",
@@ -196,6 +214,14 @@ EN = {
     "admin_software": "Authorised software (IDAM)",
     "admin_month_stats": "Calls of {month}",
     "admin_error": "Refused: {error}",
+    "admin_too_long": (
+        "Refused: the field {field} is longer than its limit of {limit} bytes "
+        "(max_parameter_length); nothing was registered."
+    ),
+    "admin_form_not_sent": (
+        "Your session had ended: the form was not sent. Sign in again to go back to the page "
+        "it was on."
+    ),
 }
 
 i18n.MESSAGES["fr"].update(FR)

@@ -11,18 +11,19 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from flask import flash
+from flask import current_app
 from flask import g
-from flask import get_flashed_messages
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from werkzeug.exceptions import HTTPException
 
 from santeid import rate_limits
 from santeid.admin import allows_professionals
@@ -41,6 +42,10 @@ from santeid.keystore import KeyStoreError
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.psc import proofs
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+from santeid.security import CsrfError
+from santeid.security import ParameterTooLarge
 from santeid.security import check_csrf
 from santeid.security import whole_number
 from santeid.services import services
@@ -110,9 +115,19 @@ def _still_allowed(record: dict) -> bool:
     return allows_professionals(settings) and record.get("who") in admin_professionals(settings)
 
 
+#: Keys of the signed cookie session while signed out: the console page a form was posted
+#: from after the session had ended (sign-in leads back there), and whether the login page
+#: has yet to say that the form was not sent.
+_RETURN_TO = "admin_return_to"
+_NOT_SENT = "admin_form_not_sent"
+
+
 def admin_required(view):
     """The view needs a live console session (``santeid.admin.sessions``) of an admin still
-    allowed in; else the browser goes to the login page."""
+    allowed in; else the browser goes to the login page. A form posted there (from a tab left
+    open after a sign-out, or past the session's lifetime) is not sent: the login page says
+    so, and the sign-in leads back to the page the form was on (:func:`_posted_from`); the
+    form itself is never posted again."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -123,13 +138,64 @@ def admin_required(view):
             record = None
         if record is None:
             session.pop("admin", None)
-            return redirect(url_for("admin.login"))
+            if request.method != "POST":
+                return redirect(url_for("admin.login"))
+            if request.endpoint != "admin.logout":  # signed out already: nothing to say
+                session[_NOT_SENT] = True
+                back = _posted_from()
+                if back is not None:
+                    session[_RETURN_TO] = back
+            return redirect(url_for("admin.login"), 303)
         g.admin_session = record
         if request.method == "POST":
             check_csrf()
         return view(*args, **kwargs)
 
     return wrapper
+
+
+#: Longest page address a form's ``back`` field may name (a search holds a name or an id).
+MAX_BACK = 512
+
+
+def _console_page(address: object) -> str | None:
+    """``address`` when it is the path (with its query) of a console page shown by GET on
+    this server, else ``None``: never another site's address (``//host``, a scheme, a
+    backslash), nor a path of santeid outside the console, nor the login page — the sign-in
+    may lead there without being an open redirect (OWASP Unvalidated Redirects and Forwards
+    Cheat Sheet,
+    https://cheatsheetseries.owasp.org/cheatsheets/Unvalidated_Redirects_and_Forwards_Cheat_Sheet.html)."""
+    if not isinstance(address, str) or not 0 < len(address) <= MAX_BACK:
+        return None
+    if not address.startswith("/") or address.startswith("//") or "\\" in address:
+        return None
+    if not address.isascii() or not address.isprintable():
+        return None
+    parts = urlsplit(address)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return None
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(
+            parts.path, method="GET"
+        )
+    except HTTPException:  # no page there (a redirect to another path included)
+        return None
+    if not endpoint.startswith(f"{bp.name}.") or endpoint == "admin.login":
+        return None
+    return address
+
+
+def _posted_from() -> str | None:
+    """The console page the posted form was on: its ``back`` field (written by the page,
+    ``admin/_form.html``), or else the section's page of the address it was posted to."""
+    return _console_page(request.form.get("back")) or _console_page(_here())
+
+
+def _after_sign_in():
+    """Where a sign-in leads: back to the page whose form found the session ended, or the
+    dashboard. Read before the session's cookie is cleared."""
+    back = _console_page(session.get(_RETURN_TO))
+    return redirect(request.script_root + back if back else url_for("admin.dashboard"))
 
 
 def posted_id(field: str) -> str:
@@ -158,32 +224,74 @@ def _password_sign_in() -> bool:
 
 def _page(template: str, **context):
     """A console page. Its status box (``notice``) says what the server just did: the
-    ``notice`` given, or else the one a change flashed before redirecting here
-    (:func:`flask.flash`, kept in the signed session) — never text from the URL."""
+    ``notice`` given — a view's own, or what a change kept for this page's next display
+    (:func:`_shown_once`) — never text from the URL."""
     t = _t()
-    if not context.get("notice"):
-        context["notice"] = " ".join(str(m) for m in get_flashed_messages()) or None
     return render_template(
         template,
         t=t,
         sandbox=services().settings.sandbox.enabled,
         lang=t.locale,
         language_links=_language_links(),
+        here=_here(),
         **context,
     )
 
 
-def _language_links() -> dict[str, str]:
-    """This page in each language (``?lang=``): the page with its query kept (a search, the
-    events' filters), or, for the answer to a form posted to an address that is no page
-    (``/admin/clients/rotate``), its section's page — a bare ``?lang=`` led there to a 405."""
+def _page_address() -> tuple[str, list[tuple[str, str]]]:
+    """This page's path and query (its ``lang`` left out): the page with its query kept (a
+    search, the events' filters), or, for the answer to a form posted to an address that is
+    no page (``/admin/clients/rotate``), its section's page."""
     rule = request.url_rule
     if rule is not None and rule.methods is not None and "GET" in rule.methods:
-        path = request.path
         kept = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-    else:
-        path, kept = request.path.rsplit("/", 1)[0], []
+        return request.path, kept
+    return request.path.rsplit("/", 1)[0], []
+
+
+def _here() -> str:
+    """This page's address (:func:`_page_address`), which its forms post as ``back``."""
+    path, kept = _page_address()
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def _language_links() -> dict[str, str]:
+    """This page in each language (``?lang=``), at :func:`_page_address` — a bare ``?lang=``
+    after a form posted to ``/admin/clients/rotate`` led there to a 405."""
+    path, kept = _page_address()
     return {code: f"{path}?{urlencode([*kept, ('lang', code)])}" for code in SUPPORTED_LOCALES}
+
+
+# -- Post/Redirect/Get ------------------------------------------------------------------------
+# A form that changes something is answered by a redirect (303) to its section's page, so that
+# reloading that page reads it again and sends nothing: a reload no longer made a second
+# secret, key, activation code, registration or removal. What the change shows once travels in
+# the store (``santeid.admin.sessions``), never in the URL or a cookie. A refused form changes
+# nothing: it is answered at once with its page, its error and its status (400, 404, 409), the
+# form as typed — sending it again is harmless (docs/operations.md, "Admin console").
+
+#: The pages a change leads to (their flash's name).
+CLIENTS_PAGE = "clients"
+KEYS_PAGE = "keys"
+
+
+def _professional_page(national_id: str) -> str:
+    return f"professionals/{national_id}"
+
+
+def _done(page: str, location: str, **shown):
+    """The answer to a change made: ``shown`` kept for ``page``'s next display, and a 303 to
+    ``location``, that page."""
+    sid = _session_id()
+    if sid:  # always, behind admin_required
+        _sessions().show_once(sid, page, shown)
+    return redirect(location, 303)
+
+
+def _shown_once(page: str) -> dict:
+    """What a change kept for this display of ``page`` (:func:`_done`), taken: a reload shows
+    it no more."""
+    return _sessions().take_shown(_session_id(), page)
 
 
 #: ``details["method"]`` of an ``ADMIN_LOGIN`` event with the password.
@@ -192,7 +300,8 @@ PASSWORD_METHOD = "password"  # noqa: S105 - the name of a sign-in method, not a
 
 def _login_page(error: str | None = None, status: int = 200):
     """The sign-in page; after a refused password the user typed stays in its field (never
-    the password)."""
+    the password). Once after a form found the session ended, it says that the form was not
+    sent (:func:`admin_required`)."""
     settings = services().settings
     demo = (
         SANDBOX_DEMO_PASSWORD
@@ -205,6 +314,7 @@ def _login_page(error: str | None = None, status: int = 200):
         demo=demo,
         password=_password_sign_in(),
         professionals=allows_professionals(settings),
+        notice=_t()("admin_form_not_sent") if session.pop(_NOT_SENT, False) else None,
         typed_user=request.form.get("user", "")[:64] if request.method == "POST" else "",
     )
     return body, status
@@ -240,9 +350,10 @@ def login():
         user = request.form.get("user", "")
         if _password_ok(user, request.form.get("password", "")):
             SIGN_IN_LIMIT.take_back(services().store, address)
+            answer = _after_sign_in()
             _open_session(ADMIN_USER, PASSWORD_METHOD)
             events.record(events.ADMIN_LOGIN, reason="success", details=method)
-            return redirect(url_for("admin.dashboard"))
+            return answer
         events.record(events.ADMIN_LOGIN, reason="failure", details=method)
         return _login_page(_t()("admin_bad_login"), 401)
     return _login_page()
@@ -274,9 +385,10 @@ def professional_signed_in(authentication):
     if not allows_professionals(settings) or national_id not in admin_professionals(settings):
         events.record(events.ADMIN_LOGIN, reason="refused", details=method, **fields)
         return _login_page(_t()("admin_not_an_admin"), 403)
+    answer = _after_sign_in()
     _open_session(national_id, authentication.auth_mode)
     events.record(events.ADMIN_LOGIN, reason="success", details=method, **fields)
-    return redirect(url_for("admin.dashboard"))
+    return answer
 
 
 @bp.route("/logout", methods=["POST"])
@@ -450,34 +562,61 @@ def clients():
     from santeid.oidc.clients import refuse_internal
 
     t = _t()
-    notice = error = secret = None
-    if request.method == "POST":
-        try:
-            if "metadata" in request.form:
-                raw = loads_untrusted_json(request.form["metadata"])
-                if not isinstance(raw, dict):
-                    raise ValueError("a JSON object is expected")
-            else:
-                # The form: the usual confidential client of a PSC service, secret made here.
-                secret = new_secret()
-                raw = {
-                    "client_id": request.form.get("client_id", "").strip(),
-                    "client_name": request.form.get("client_name", "").strip(),
-                    "redirect_uris": [request.form.get("redirect_uri", "").strip()],
-                    "client_secret": secret,
-                }
-            refuse_internal(raw.get("client_id"))
-            client = services().clients.add(raw)
-        except InternalClient as exc:
-            error, secret = t("admin_internal_client", client=exc.client_id), None
-        except (ValueError, InvalidClientMetadata) as exc:
-            error, secret = t("admin_error", error=str(exc)), None
+    if request.method == "GET":
+        shown = _shown_once(CLIENTS_PAGE)
+        return _clients_page(notice=shown.get("notice"), secret=shown.get("secret"))
+    secret = None
+    try:
+        if "metadata" in request.form:
+            raw = loads_untrusted_json(request.form["metadata"])
+            if not isinstance(raw, dict):
+                raise ValueError("a JSON object is expected")
         else:
-            _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
-            notice = t("admin_registered", client=client.client_id)
-    if error:  # the form as it was typed, to correct rather than type again
+            # The form: the usual confidential client of a PSC service, secret made here.
+            secret = new_secret()
+            raw = {
+                "client_id": request.form.get("client_id", "").strip(),
+                "client_name": request.form.get("client_name", "").strip(),
+                "redirect_uris": [request.form.get("redirect_uri", "").strip()],
+                "client_secret": secret,
+            }
+        refuse_internal(raw.get("client_id"))
+        client = services().clients.add(raw)
+    except InternalClient as exc:
+        error = t("admin_internal_client", client=exc.client_id)
+    except (ValueError, InvalidClientMetadata) as exc:
+        error = t("admin_error", error=str(exc))
+    else:
+        _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
+        notice = t("admin_registered", client=client.client_id)
+        return _done(CLIENTS_PAGE, url_for("admin.clients"), notice=notice, secret=secret)
+    # The form as it was typed, to correct rather than type again.
+    return _clients_page(error=error, typed=request.form, status=400)
+
+
+@bp.errorhandler(ParameterTooLarge)
+def parameter_too_large(exc: ParameterTooLarge):
+    """A field of the client registration longer than ``max_parameter_length``
+    (:func:`santeid.security.check_parameter_size`, the rule of every form, checked before
+    any view): the clients page says which field and its limit, the form as typed; nothing is
+    registered. Any other console address answers as the rest of santeid
+    (:func:`santeid.errors.handle_error`)."""
+    from santeid.errors import count_error
+    from santeid.errors import handle_error
+
+    if request.endpoint != "admin.clients" or request.method != "POST":
+        return handle_error(exc)
+    count_error(exc)
+
+    @admin_required
+    def refused():
+        error = _t()("admin_too_long", field=exc.name, limit=exc.limit)
         return _clients_page(error=error, typed=request.form, status=400)
-    return _clients_page(notice=notice, secret=secret)
+
+    try:
+        return refused()
+    except CsrfError as csrf:  # raised out of an error handler it would be a 500
+        return handle_error(csrf)
 
 
 @bp.route("/clients/rotate", methods=["POST"])
@@ -500,7 +639,8 @@ def rotate_secret():
     if not registry.set_secret(client_id, secret):  # removed meanwhile
         abort(404)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
-    return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
+    notice = _t()("admin_new_secret", client=client_id)
+    return _done(CLIENTS_PAGE, url_for("admin.clients"), notice=notice, secret=secret)
 
 
 @bp.route("/clients/remove", methods=["POST"])
@@ -516,7 +656,8 @@ def remove_client():
     if not removed:
         abort(404)
     _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
-    return _clients_page(notice=_t()("admin_removed", client=client_id))
+    notice = _t()("admin_removed", client=client_id)
+    return _done(CLIENTS_PAGE, url_for("admin.clients"), notice=notice)
 
 
 # -- professionals and devices ----------------------------------------------------------------
@@ -525,35 +666,46 @@ def remove_client():
 @bp.route("/professionals")
 @admin_required
 def professionals():
-    return _professionals_page(request.args.get("q", "").strip())
+    return _professionals_page(request.args.get("q", "").strip(), shown_once=True)
 
 
-def _professionals_page(query: str, *, activation=None, notice=None, error=None):
-    """A national identifier shows that professional; any other text searches names."""
+def _national_id(text: str) -> str | None:
+    """``text`` as a national identifier, normalised as the login page reads it (spaces
+    between the groups of digits and around, ``ans`` for ``ANS``:
+    :func:`santeid.psc.national_id.parse_national_id`), or ``None`` when it is none."""
+    try:
+        return parse_national_id(text).value
+    except NationalIdError:
+        return None
+
+
+def _professionals_page(query: str, *, error=None, shown_once: bool = False):
+    """A national identifier shows that professional; any other text searches names.
+    ``shown_once``: this display takes what a change kept for that professional's page (an
+    activation code, a notice: :func:`_done`)."""
     from santeid.directory.search import DirectorySearch
-    from santeid.psc.national_id import NationalIdError
-    from santeid.psc.national_id import parse_national_id
 
     t = _t()
     directory = services().directory
     professional = devices = recent = None
     matches: list = []
-    if query:
-        try:
-            national_id = parse_national_id(query).value
-        except NationalIdError:
-            ids = DirectorySearch(directory).by_names(name=query.split()[:3], limit=20)
-            matches = [p for p in (directory.get(i) for i in ids) if p is not None]
-            if not matches:
-                error = t("admin_not_found", national_id=query)
+    shown: dict = {}
+    national_id = _national_id(query) if query else None
+    if query and national_id is None:
+        ids = DirectorySearch(directory).by_names(name=query.split()[:3], limit=20)
+        matches = [p for p in (directory.get(i) for i in ids) if p is not None]
+        if not matches:
+            error = t("admin_not_found", national_id=query)
+    elif national_id is not None:
+        professional = directory.get(national_id)
+        if professional is None:
+            error = t("admin_not_found", national_id=national_id)
         else:
-            professional = directory.get(national_id)
-            if professional is None:
-                error = t("admin_not_found", national_id=national_id)
-            else:
-                ecps = services().ecps
-                devices = ecps.devices.list_for(national_id) if ecps else []
-                recent = services().events.list(professional=national_id, limit=20)
+            if shown_once:
+                shown = _shown_once(_professional_page(national_id))
+            ecps = services().ecps
+            devices = ecps.devices.list_for(national_id) if ecps else []
+            recent = services().events.list(professional=national_id, limit=20)
     return _page(
         "admin/professionals.html",
         query=query,
@@ -561,9 +713,9 @@ def _professionals_page(query: str, *, activation=None, notice=None, error=None)
         matches=matches,
         devices=devices,
         recent=recent,
-        activation=activation,
+        activation=shown.get("activation"),
         error=error,
-        notice=notice,
+        notice=shown.get("notice"),
     )
 
 
@@ -581,7 +733,11 @@ def start_activation():
         error = _t()("admin_inactive", national_id=national_id)
         return _professionals_page(national_id, error=error), 400
     _admin_event(events.ADMIN_DEVICE, "activation", professional=national_id)
-    return _professionals_page(national_id, activation=activation)
+    return _done(
+        _professional_page(national_id),
+        url_for("admin.professionals", q=national_id),
+        activation={"code": activation.code},
+    )
 
 
 @bp.route("/devices/revoke", methods=["POST"])
@@ -596,8 +752,11 @@ def revoke_device():
         _admin_event(
             events.ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
         )
-    flash(_t()("admin_revoked", device=device_id))
-    return redirect(url_for("admin.professionals", q=device.national_id), code=303)
+    return _done(
+        _professional_page(device.national_id),
+        url_for("admin.professionals", q=device.national_id),
+        notice=_t()("admin_revoked", device=device_id),
+    )
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -609,36 +768,37 @@ def keys():
     """Rotate the default key, or retire one active key: what ``santeid keys rotate [--alg]``
     does (``santeid.keys.lifecycle``): a new active key of its algorithm signs from now on, and
     the retired one stays in the JWK Set until every token it signed has expired."""
-    notice = None
     store = services().keys
-    if request.method == "POST":
-        retiring = request.form.get("retire")
-        active = {k.kid: k for k in store.list() if k.status == "active"}
-        if retiring is not None and retiring not in active:
-            # Already retired (from another tab, by another admin, by `santeid keys rotate`),
-            # or never there: nothing to change, and the page says so.
-            error = _t()("admin_key_not_active", kid=retiring)
-            return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
-        try:
-            info = store.rotate(None if retiring is None else active[retiring].alg)
-        except KeyStoreError as exc:
-            # What `santeid keys rotate` says (a read-only key volume, a broken key file):
-            # nothing was written.
-            error = _t()("admin_error", error=str(exc))
-            return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
-        if retiring is None:
-            _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
-            notice = _t()("admin_key_rotated", kid=info.kid)
-        else:
-            retired = next(k for k in store.list() if k.kid == retiring)
-            _admin_event(events.ADMIN_KEY, "retire", details={"kid": info.kid, "retired": retiring})
-            notice = _t()(
-                "admin_key_retired",
-                retired=retiring,
-                until=_when(retired.published_until),
-                kid=info.kid,
-            )
-    return _page("admin/keys.html", keys=store.list(), notice=notice, when=_when)
+    if request.method == "GET":
+        notice = _shown_once(KEYS_PAGE).get("notice")
+        return _page("admin/keys.html", keys=store.list(), notice=notice, when=_when)
+    retiring = request.form.get("retire")
+    active = {k.kid: k for k in store.list() if k.status == "active"}
+    if retiring is not None and retiring not in active:
+        # Already retired (from another tab, by another admin, by `santeid keys rotate`),
+        # or never there: nothing to change, and the page says so.
+        error = _t()("admin_key_not_active", kid=retiring)
+        return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
+    try:
+        info = store.rotate(None if retiring is None else active[retiring].alg)
+    except KeyStoreError as exc:
+        # What `santeid keys rotate` says (a read-only key volume, a broken key file):
+        # nothing was written.
+        error = _t()("admin_error", error=str(exc))
+        return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
+    if retiring is None:
+        _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
+        notice = _t()("admin_key_rotated", kid=info.kid)
+    else:
+        retired = next(k for k in store.list() if k.kid == retiring)
+        _admin_event(events.ADMIN_KEY, "retire", details={"kid": info.kid, "retired": retiring})
+        notice = _t()(
+            "admin_key_retired",
+            retired=retiring,
+            until=_when(retired.published_until),
+            kid=info.kid,
+        )
+    return _done(KEYS_PAGE, url_for("admin.keys"), notice=notice)
 
 
 def _when(moment: datetime | None) -> str:
@@ -659,7 +819,9 @@ def event_list():
     page = page or 0
     type_ = request.args.get("type", "")
     client_id = request.args.get("client", "").strip()
-    professional = request.args.get("professional", "").strip()
+    typed = request.args.get("professional", "").strip()
+    # A national identifier as the professionals' search reads it; any other text as typed.
+    professional = (_national_id(typed) if typed else None) or typed
     found = (
         []
         if past_the_end

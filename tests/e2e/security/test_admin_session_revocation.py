@@ -65,5 +65,5 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(server):
         forged = attacker.post(
             f"{server.base}/admin/clients", data=form, allow_redirects=False, timeout=10
         )
-    assert forged.status_code == 302 and forged.headers["Location"].endswith("/admin/login")
+    assert forged.status_code == 303 and forged.headers["Location"].endswith("/admin/login")
     assert "rp-stolen" not in server.cli("clients", "list").stdout
