@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -504,3 +505,26 @@ def test_a_refused_password_keeps_the_user_typed_never_the_password(client):
     html = refused.get_data(as_text=True)
     assert re.search(r'<input id="user" name="user"[^>]* value="admin"', html)
     assert "not-the-password" not in html
+
+
+def test_the_console_refuses_a_jwks_uri_as_the_command_does(app, client):
+    """The console's JSON registration checks metadata where ``santeid clients add`` does
+    (``validate_metadata``): a ``jwks_uri``, never fetched, is refused for a client holding a
+    secret as for any other, not registered to be ignored (docs/endpoints.md, "Client
+    metadata")."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/clients").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    for method in ("client_secret_post", "none"):
+        metadata = {"client_id": f"rp-{method}", "redirect_uris": ["https://rp.example.org/cb"],
+                    "token_endpoint_auth_method": method,
+                    "jwks_uri": "https://rp.example.org/jwks.json"}  # fmt: skip
+        if method != "none":
+            metadata["client_secret"] = "a-long-enough-secret-0123456789"
+        refused = client.post(
+            "/admin/clients", data={"metadata": json.dumps(metadata), "csrf_token": csrf}
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400, page
+        assert "jwks_uri is not supported: register the public keys inline in jwks" in page
+        assert app.extensions["santeid"].clients.get(f"rp-{method}") is None
