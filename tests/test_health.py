@@ -15,6 +15,7 @@ from santeid.db import SqliteUnavailable
 from santeid.keys.lifecycle import NoSigningKey
 from santeid.storage import MemoryStore
 from santeid.storage.redis import RedisStore
+from tests.support.redis_server import RedisServer
 from tests.support.redis_server import closed_port
 
 HTTPS_ISSUER = "https://id.example.org/auth/realms/esante-wallet"
@@ -79,6 +80,28 @@ def test_an_unreachable_redis_is_logged_once_without_its_password(settings, capl
     assert reason.startswith("Redis store does not answer PING: ConnectionError: ")
     assert f"127.0.0.1:{port}" in reason
     assert password not in caplog.text
+
+
+@pytest.mark.redis
+def test_no_sentinel_answering_is_one_short_line_naming_the_addresses(
+    settings, redis_server, caplog
+):
+    """Every sentinel of a ``redis+sentinel://`` store down: the readiness check's reason is one
+    line naming the master and each address tried, not redis-py's ``repr`` of every sentinel
+    client (some two thousand characters each) — docs/storage.md, "Failure behaviour"."""
+    config = f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+    with closed_port() as never, RedisServer(config=config, extra_args=["--sentinel"]) as one:
+        url = f"redis+sentinel://127.0.0.1:{one.port},127.0.0.1:{never}/mymaster/0"
+        app = create_app(settings, store=RedisStore.from_url(url))
+        one.stop()  # before the store's first connection: no master known
+        caplog.clear()
+        status, checks = _ready(app)
+        assert (status, checks["store"]) == (503, "down")
+        assert _reasons(caplog) == [
+            "Redis store does not answer PING: MasterNotFoundError: no sentinel answered for "
+            f"master 'mymaster' (tried 127.0.0.1:{one.port}, 127.0.0.1:{never})"
+        ]
+        assert app.test_client().get("/health").get_json()["store"] == "unavailable"
 
 
 def test_a_failing_database_is_logged_once_by_its_url(app, monkeypatch, caplog):

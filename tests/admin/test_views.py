@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -729,3 +730,24 @@ def test_an_inactive_professional_s_page_says_so(app, client):
     active = client.get("/admin/professionals", query_string={"q": "810000000004"})
     assert 'id="professional"' in active.get_data(as_text=True)
     assert _shown(active, "inactive") is None
+
+
+def test_the_console_refuses_a_jwks_uri_as_the_command_does(app, client):
+    """The console's JSON registration checks metadata where ``santeid clients add`` does
+    (``validate_metadata``): a ``jwks_uri``, never fetched, is refused for a client holding a
+    secret as for any other, not registered to be ignored (docs/endpoints.md, "Client
+    metadata")."""
+    csrf = _signed_in(client)
+    for method in ("client_secret_post", "none"):
+        metadata = {"client_id": f"rp-{method}", "redirect_uris": ["https://rp.example.org/cb"],
+                    "token_endpoint_auth_method": method,
+                    "jwks_uri": "https://rp.example.org/jwks.json"}  # fmt: skip
+        if method != "none":
+            metadata["client_secret"] = "a-long-enough-secret-0123456789"
+        refused = client.post(
+            "/admin/clients", data={"metadata": json.dumps(metadata), "csrf_token": csrf}
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400, page
+        assert "jwks_uri is not supported: register the public keys inline in jwks" in page
+        assert app.extensions["santeid"].clients.get(f"rp-{method}") is None

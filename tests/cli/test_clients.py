@@ -71,3 +71,27 @@ def test_a_client_secret_jwt_client_registered_by_the_cli_keeps_its_secret_unlis
         listed = CliRunner().invoke(main, args, env=env)
         assert listed.exit_code == 0, listed.output
         assert "rp-hmac" in listed.output and secret not in listed.output
+
+
+def test_a_jwks_uri_is_refused_whatever_the_client_authenticates_with(tmp_path):
+    """santeid fetches no client keys: a ``jwks_uri`` is refused by ``santeid clients add``
+    with the option named and what takes keys (``jwks`` inline, ``private_key_jwt``) — for a
+    client that authenticates with its secret too, which was registered and its ``jwks_uri``
+    never used (docs/endpoints.md, "Client metadata"). Nothing is registered."""
+    env = {"SANTEID_CONFIG": None, "SANTEID_DATA_DIR": str(tmp_path / "var"),
+           "SANTEID_KEYS_DIR": str(tmp_path / "keys"), "SANTEID_SANDBOX": "true",
+           "SANTEID_STORE_URL": None, "SANTEID_DATABASE_URL": None}  # fmt: skip
+    base = {"redirect_uris": ["https://rp.example.org/cb"],
+            "jwks_uri": "https://rp.example.org/jwks.json"}  # fmt: skip
+    for method in ("client_secret_basic", "client_secret_post", "client_secret_jwt"):
+        document = tmp_path / f"{method}.json"
+        document.write_text(json.dumps({**base, "client_id": f"rp-{method}",
+                                        "token_endpoint_auth_method": method,
+                                        "client_secret": "s" * 32}))  # fmt: skip
+        result = CliRunner().invoke(main, ["clients", "add", str(document)], env=env)
+        assert result.exit_code == 1, result.output
+        assert "invalid_client_metadata: jwks_uri is not supported" in result.output
+        assert "private_key_jwt" in result.output and "inline in jwks" in result.output
+        assert f"a {method} client authenticates with its client_secret" in result.output
+    listed = CliRunner().invoke(main, ["clients", "list"], env=env)
+    assert listed.output.strip() == "no client registered"

@@ -370,6 +370,21 @@ def test_positive_settings_refuse_zero(flat):
             "authorization_endpoint must be an absolute",
         ),
         ({"mtls_base_url": "http://idp:5443"}, "mtls_base_url must be an https origin"),
+        # An origin is scheme, host and port: the aliases append the issuer's path to it, so a
+        # query, fragment or user information published /auth/realms/… inside them.
+        ({"mtls_base_url": "https://idp:5443?x"}, "mtls_base_url must be an https origin"),
+        ({"mtls_base_url": "https://idp:5443#x"}, "mtls_base_url must be an https origin"),
+        ({"mtls_base_url": "https://me:pw@idp:5443"}, "mtls_base_url must be an https origin"),
+        ({"mtls_base_url": "https://idp:99999"}, "mtls_base_url must be an https origin"),
+        ({"mtls_base_url": "https://[::1]:5443/"}, None),
+        # A bare "?" or "#" is an empty query or fragment, still one; a port no connection
+        # goes to makes a URL that leads nowhere.
+        ({"issuer": "https://idp.example.org/realm?"}, "issuer must be an absolute http(s) URL"),
+        ({"issuer": "https://idp.example.org/realm#"}, "issuer must be an absolute http(s) URL"),
+        ({"issuer": "https://idp:99999/realm"}, "issuer must be an absolute http(s) URL"),
+        ({"issuer": "https://idp:0/realm"}, "issuer must be an absolute http(s) URL"),
+        ({"issuer": "https://idp:port/realm"}, "issuer must be an absolute http(s) URL"),
+        ({"ecps_app_url": "https://h/ecps/app/?"}, "ecps_app_url must be an absolute http(s) URL"),
         ({"ecps_app_url": "/ecps/app/"}, "ecps_app_url must be an absolute http(s) URL"),
         ({"database_url": "mysql://db"}, "database_url must be empty"),
         ({"insi_idam_by_certificate": "[]"}, "insi_idam_by_certificate must be"),

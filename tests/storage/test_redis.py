@@ -19,6 +19,7 @@ from santeid.storage.redis import RedisStore
 from santeid.storage.redis import parse_sentinel_url
 from tests.support.redis_server import REDIS_SERVER_MISSING
 from tests.support.redis_server import RedisServer
+from tests.support.redis_server import closed_port
 from tests.support.redis_server import free_port
 
 
@@ -478,3 +479,30 @@ def test_replica_without_master_is_unavailable() -> None:
                 store.get("k")
         finally:
             store.close()
+
+
+@pytest.mark.redis
+def test_a_master_no_sentinel_knows_is_one_line_saying_who_answered(
+    redis_server: RedisServer,
+) -> None:
+    """A sentinel that answers without the master asked for, a Redis named as a sentinel (its
+    port given for the sentinel's, which refuses ``SENTINEL MASTERS``) and an address that
+    does not answer: the error says which was asked, which refused and why, and which was
+    silent, in one line (redis-py's gives the ``repr`` of each sentinel client it could not
+    use, some two thousand characters each)."""
+    config = f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+    with closed_port() as never, RedisServer(config=config, extra_args=["--sentinel"]) as one:
+        hosts = f"127.0.0.1:{never},127.0.0.1:{one.port},127.0.0.1:{redis_server.port}"
+        store = store_from_url(f"redis+sentinel://{hosts}/othermaster/0")
+        try:
+            with pytest.raises(StoreUnavailable) as refused:
+                store.get("k")
+        finally:
+            store.close()
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 250, message
+    assert message.startswith(
+        "redis unavailable: no sentinel knows master 'othermaster' as up "
+        f"(asked 127.0.0.1:{one.port}; refused by 127.0.0.1:{redis_server.port} (unknown command "
+    )
+    assert message.endswith(f"; no answer from 127.0.0.1:{never})")

@@ -528,12 +528,18 @@ def validate_metadata(
                 f"(token_endpoint_auth_method none) may use {list(grants.PUBLIC_CLIENT_GRANTS)}"
             )
         meta.setdefault("require_pkce", True)
+    if "jwks_uri" in meta:
+        # santeid fetches no client keys: kept, a jwks_uri would be stored and never used,
+        # whichever method the client authenticates with.
+        refusal = (
+            "jwks_uri is not supported: register the public keys inline in jwks "
+            "(private_key_jwt client authentication, signed request objects)"
+        )
+        if method in client_auth.SECRET_HOLDING_METHODS:
+            refusal += f"; a {method} client authenticates with its client_secret"
+        raise InvalidClientMetadata(refusal)
     # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
     if method == client_auth.PRIVATE_KEY_JWT or "jwks" in meta:
-        if "jwks_uri" in meta:
-            raise InvalidClientMetadata(
-                "jwks_uri is not supported: register the public keys inline in jwks"
-            )
         jwks: Any = meta.get("jwks")  # the client's JSON, as sent: import_key_set checks it
         try:
             # key_ops ignored, as verification ignores it (client_keys.without_key_ops).

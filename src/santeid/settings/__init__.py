@@ -143,8 +143,20 @@ class Settings(SettingsModel):
     @field_validator("mtls_base_url")
     @classmethod
     def _https_origin(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if value and (parts.scheme != "https" or not parts.netloc or parts.path not in ("", "/")):
+        """Scheme, host and port alone (RFC 6454 §4): the aliases are this origin followed by
+        the issuer's path, which a query, a fragment or user information would spoil."""
+        try:
+            absolute_http_url(value)
+        except ValueError:
+            parts = None
+        else:
+            parts = urlsplit(value)
+        if value and (
+            parts is None
+            or parts.scheme != "https"
+            or "@" in parts.netloc
+            or parts.path not in ("", "/")
+        ):
             raise ValueError(f"must be an https origin such as https://host:5443, got {value!r}")
         return value
 

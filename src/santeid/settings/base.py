@@ -180,18 +180,23 @@ def url_host(host: str) -> str:
 
 def absolute_http_url(value: str) -> str:
     """An absolute http(s) URL with a host, without query or fragment — an issuer (OIDC
-    Discovery §2) and the addresses published beside it — or empty."""
+    Discovery §2) and the addresses published beside it — or empty. An empty query or fragment
+    (a bare ``?`` or ``#``) is one still (RFC 3986 §3: the delimiter starts the component),
+    and a port is a number a connection can go to (1 to 65535): either way, URLs built on it
+    would lead nowhere."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
-    except ValueError:  # an unbalanced [ of an IPv6 address
-        parts, host = None, None
+        port = parts.port  # a port that is no number, or out of range 0-65535, raises
+    except ValueError:  # that, or an unbalanced [ of an IPv6 address
+        parts, host, port = None, None, None
     if value and (
         parts is None
         or parts.scheme not in ("http", "https")
         or not host
-        or parts.query
-        or parts.fragment
+        or port == 0
+        or "?" in value
+        or "#" in value
     ):
         raise ValueError(
             f"must be an absolute http(s) URL with a host, without query or fragment, got {value!r}"

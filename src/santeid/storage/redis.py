@@ -22,6 +22,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.connection import parse_url as redis_parse_url
+from redis.exceptions import AuthenticationError
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError
@@ -31,6 +32,7 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
 from redis.sentinel import Sentinel
 
 from santeid.storage.base import BatchedOperation
@@ -213,7 +215,7 @@ class RedisStore(EphemeralStore):
             "retry": base["retry"],
             **sentinel_auth,
         }
-        sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)
+        sentinel = _Sentinel(sentinels, sentinel_kwargs=sentinel_options)
         client = sentinel.master_for(service, redis_class=redis.Redis, **(base | options))
         return cls(client, key_prefix=key_prefix, sentinel=sentinel)
 
@@ -546,6 +548,66 @@ class RedisStore(EphemeralStore):
         else:
             where = repr(self._client.connection_pool)
         return f"<RedisStore {where} prefix={self.key_prefix!r}>"
+
+
+def _address(client: redis.Redis) -> str:
+    """``host:port`` of a sentinel client (``[::1]:26379`` for an IPv6 host)."""
+    kwargs = client.connection_pool.connection_kwargs
+    host = str(kwargs.get("host", "?"))
+    return f"[{host}]:{kwargs.get('port')}" if ":" in host else f"{host}:{kwargs.get('port')}"
+
+
+def _first_line(exc: Exception, limit: int = 80) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Sentinel(Sentinel):
+    """redis-py's :class:`~redis.sentinel.Sentinel` whose "no master" error is one short line.
+
+    redis-py's :meth:`~redis.sentinel.Sentinel.discover_master` puts the ``repr`` of every
+    sentinel client it could not reach in :class:`~redis.sentinel.MasterNotFoundError` — some
+    two thousand characters each (its connection pool, options and retry object), in the log
+    line of every failed ``PING`` and every 503. This one asks the sentinels in the same order
+    and picks the master by the same rule (``check_master_state``, the sentinel that answered
+    moved first: https://github.com/redis/redis-py/blob/master/redis/sentinel.py), and says
+    which addresses were tried: ``no sentinel answered for master 'mymaster' (tried
+    10.0.0.1:26379, 10.0.0.2:26379)``. ``force_master_ip`` is not supported (never passed).
+    """
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        silent: list[str] = []  # not reached, or timed out
+        refused: list[str] = []  # answered with an error (a password refused)
+        without: list[str] = []  # answered, with no master of that name up
+        for number, sentinel in enumerate(self.sentinels):
+            try:
+                # RESP2 (the protocol the store speaks): a dict by master name.
+                masters = cast(dict, sentinel.sentinel_masters())
+            except (AuthenticationError, ResponseError) as exc:
+                refused.append(f"{_address(sentinel)} ({_first_line(exc)})")
+                continue
+            except (RedisConnectionError, RedisTimeoutError):
+                silent.append(_address(sentinel))
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+            without.append(_address(sentinel))
+        if not refused and not without:
+            raise MasterNotFoundError(
+                f"no sentinel answered for master {service_name!r} (tried {', '.join(silent)})"
+            )
+        parts = []
+        if without:
+            parts.append("asked " + ", ".join(without))
+        if refused:
+            parts.append("refused by " + ", ".join(refused))
+        if silent:
+            parts.append("no answer from " + ", ".join(silent))
+        raise MasterNotFoundError(
+            f"no sentinel knows master {service_name!r} as up ({'; '.join(parts)})"
+        )
 
 
 def check_redis_url(url: str) -> None:
