@@ -388,6 +388,22 @@ def test_positive_settings_refuse_zero(flat):
         ({"ecps_app_url": "/ecps/app/"}, "ecps_app_url must be an absolute http(s) URL"),
         ({"database_url": "mysql://db"}, "database_url must be empty"),
         ({"insi_idam_by_certificate": "[]"}, "insi_idam_by_certificate must be"),
+        # OpenSSL's default print of a subject, with spaces, is no RFC 4514 string: read as
+        # written, the binding would match no certificate, which then claims any IDAM.
+        (
+            {"insi_idam_by_certificate": '{"C = FR, CN = INSI-AUTO": ["IDAM1"]}'},
+            "insi_idam_by_certificate: 'C = FR, CN = INSI-AUTO' is no certificate subject as "
+            "RFC 4514 writes it",
+        ),
+        ({"insi_idam_by_certificate": '{"": ["IDAM1"]}'}, "'' is no certificate subject"),
+        (
+            {
+                "insi_idam_by_certificate": (
+                    '{"CN=INSI-AUTO,C=FR": ["A"], "c=FR,cn=INSI-AUTO": ["B"]}'
+                )
+            },
+            "the subject 'c=FR,cn=INSI-AUTO' is listed twice",
+        ),
         ({"metrics_allowed_addresses": "10.0.0.0/8, nowhere"}, "'nowhere' is not an IP address"),
         ({"workers": 2}, "the memory:// store lives inside one process"),
         ({"workers": 2, "store_url": "redis://r:6379/0"}, None),
@@ -541,3 +557,38 @@ def test_the_federation_id_is_a_uuid(written):
     assert str(refused.value).startswith("federation_id must be a UUID"), refused.value
     uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
     assert load_settings({"SANTEID_FEDERATION_ID": uuid}).oidc.federation_id == uuid
+
+
+def test_an_idam_binding_matches_its_certificate_however_its_subject_is_written():
+    """``insi_idam_by_certificate`` names a subject by its attributes: in RFC 4514's order or
+    the certificate's, with ``CN`` or ``cn`` or its OID, it is the same certificate's."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from santeid.settings.insi import certificate_subject_key
+
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CLINIQUE"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "10B0152872"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "INSI-AUTO"),
+        ]
+    )
+    for written in (
+        "CN=INSI-AUTO,OU=10B0152872,O=CLINIQUE,C=FR",  # RFC 4514 (openssl -nameopt RFC2253)
+        "C=FR,O=CLINIQUE,OU=10B0152872,CN=INSI-AUTO",  # the certificate's order
+        "c=FR,o=CLINIQUE,ou=10B0152872,2.5.4.3=INSI-AUTO",
+    ):
+        settings = load_settings({}, insi_idam_by_certificate=json.dumps({written: ["IDAM1"]}))
+        bindings = settings.insi.idam_bindings
+        assert bindings.get(certificate_subject_key(subject)) == {"IDAM1"}, written
+    # Values are compared exactly: another structure's certificate is not this one's.
+    other = x509.Name(
+        [
+            *list(subject)[:2],
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "10B0000000"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "INSI-AUTO"),
+        ]
+    )
+    assert bindings.get(certificate_subject_key(other)) is None

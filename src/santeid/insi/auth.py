@@ -161,6 +161,7 @@ def certificate_context(
 
         settings = services().settings
     from santeid.pki import certificate_name
+    from santeid.settings.insi import certificate_subject_key
 
     # A name cryptography cannot decode (Latin-1 in a TeletexString) names no INSi
     # certificate: read through the one reader that tells so (it raised a 500 here).
@@ -194,7 +195,7 @@ def certificate_context(
             f"certificat impropre à l'authentification d'un client TLS : {purpose}"
         )
     structure = certificate_structure(cert)
-    allowed = settings.insi.idam_bindings.get(subject.rfc4514_string())
+    allowed = settings.insi.idam_bindings.get(certificate_subject_key(subject))
     if allowed is not None and software_id is not None and software_id not in allowed:
         # The certificate belongs to a vendor whose software numbers are known: a call
         # claiming another one is refused, so calls are attributed to what was proven.

@@ -34,7 +34,15 @@ def setup(tmp_path_factory, redis_server):
         prepared.cli("insi", "software", "add", idam, "--name", f"software {idam}")
     vendor = load_certificates(home / "vendor-a" / "cert.pem")[0]
     unlisted = load_certificates(home / "unlisted" / "cert.pem")[0]
-    bindings = {vendor.subject.rfc4514_string(): [VENDOR_IDAM]}
+    # Written in the certificate's order with lower-case types, as an operator may copy it:
+    # the same subject (compared exactly, such a binding never applied, and the vendor's
+    # certificate could claim any software number).
+    written = ",".join(
+        f"{attribute.rfc4514_string().split('=', 1)[0].lower()}={attribute.value}"
+        for attribute in vendor.subject
+    )
+    assert written != vendor.subject.rfc4514_string()
+    bindings = {written: [VENDOR_IDAM]}
     settings = {"SANTEID_INSI_IDAM_BY_CERTIFICATE": json.dumps(bindings)}
     with insi_server(home, redis_server, db=14, settings=settings) as server:
         yield server, vendor, unlisted
