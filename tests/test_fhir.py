@@ -17,6 +17,11 @@ ERRORS = [
     ("/insi/fhir/Patient/275126322074974", 404, "not-supported"),
     ("/insi/fhir/Patient/$match", 404, "not-supported"),
     ("/fhir/v1/Nothing", 404, "not-supported"),
+    # A trailing slash names the same interaction (HAPI FHIR): here the search, refused for
+    # its missing token.
+    ("/insi/fhir/Patient/?family=X", 401, "login"),
+    ("/fhir/v1/Practitioner/", 401, "login"),
+    ("/fhir/v1/PractitionerRole/", 401, "login"),
 ]
 
 
@@ -35,7 +40,10 @@ def test_errors_are_one_valid_operation_outcome_shape(client, path, status, issu
     assert set(issue) <= {"severity", "code", "details", "diagnostics"}
 
 
-@pytest.mark.parametrize("path", ["/insi/fhir/metadata", "/fhir/v1/metadata"])
+@pytest.mark.parametrize(
+    "path",
+    ["/insi/fhir/metadata", "/fhir/v1/metadata", "/insi/fhir/metadata/", "/fhir/v1/metadata/"],
+)
 def test_capability_statements_share_the_common_part(client, path):
     body = client.get(path).get_json()
     CapabilityStatement.model_validate(body)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
@@ -158,6 +157,7 @@ def create_app(
     """The WSGI application: the services first, then each web layer, in dependency order.
     ``first_start``: :func:`create_services`'s."""
     from santeid.proxies import Application  # Flask, with the proxy layer in front
+    from santeid.security import JSONProvider
 
     settings = settings or load_settings()
     services = create_services(settings, store=store, clock=clock, first_start=first_start)
@@ -172,8 +172,8 @@ def create_app(
         static_url_path="/static",
     )
     app.config["SECRET_KEY"] = services.secret_key
-    if isinstance(app.json, DefaultJSONProvider):  # Flask's own, unless replaced
-        app.json.sort_keys = False
+    # Flask's JSON, key order kept, request bodies read as untrusted JSON.
+    app.json = JSONProvider(app)
     app.extensions["santeid"] = services
 
     from santeid import admin

@@ -1,11 +1,11 @@
-"""What every FHIR R4 API of santeid shares: the media type, the ``OperationOutcome`` of an
-error, the response that carries a resource, the URL of a search as performed, the common
-part of a ``CapabilityStatement``, and the reading of a search: its parameters from the query
-and a posted form (:func:`search_parameters`, with the cap of :data:`MAX_SEARCH_VALUES`), the
-format asked (:func:`check_format`), ``_count`` (:func:`search_count`), a count alone
-(:func:`count_only`), the parts of resources ``_summary`` and ``_elements`` keep
-(:func:`subsetting`), ``Prefer: handling=strict`` (:func:`strict_handling`) and tokens
-(:func:`search_token`).
+"""What every FHIR R4 API of santeid shares: its routes (:class:`FhirBlueprint`), the media
+type, the ``OperationOutcome`` of an error, the response that carries a resource, the URL of a
+search as performed, the common part of a ``CapabilityStatement``, and the reading of a search:
+its parameters from the query and a posted form (:func:`search_parameters`, with the cap of
+:data:`MAX_SEARCH_VALUES`), the format asked (:func:`check_format`), ``_count``
+(:func:`search_count`), a count alone (:func:`count_only`), the parts of resources
+``_summary`` and ``_elements`` keep (:func:`subsetting`), ``Prefer: handling=strict``
+(:func:`strict_handling`) and tokens (:func:`search_token`).
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
 (``santeid.fhir_directory``, ``/fhir/v1``), so both answer errors in one shape:
@@ -33,6 +33,7 @@ from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import Blueprint
 from flask import Response
 from flask import g
 from flask import request
@@ -77,6 +78,20 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 500
 #: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
 FORM = "application/x-www-form-urlencoded"
+
+
+class FhirBlueprint(Blueprint):
+    """A FHIR API's blueprint: each of its URLs is also served with one trailing slash
+    (``[base]/Patient/``, ``[base]/metadata/``, ``[base]/Practitioner/<id>/``), the same
+    interaction, as HAPI FHIR's ``RestfulServer`` reads a path: its segments without the empty
+    ones (``UrlPathTokenizer``), so ``[base]/Patient/`` is the type-level search
+    (https://hl7.org/fhir/R4/http.html#search) — not a read of an empty id, which R4's id type
+    (``[A-Za-z0-9\\-\\.]{1,64}``) cannot be. Links and ``self`` URLs stay without the slash. An
+    empty segment elsewhere (``Patient//``) still names nothing (``santeid.error_formats``)."""
+
+    def add_url_rule(self, rule: str, *args: Any, **options: Any) -> None:
+        options.setdefault("strict_slashes", False)
+        super().add_url_rule(rule, *args, **options)
 
 
 def operation_outcome(

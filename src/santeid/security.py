@@ -64,6 +64,7 @@ from flask import has_request_context
 from flask import redirect
 from flask import request
 from flask import session
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeSerializer
@@ -77,6 +78,8 @@ from santeid.observability import metrics
 from santeid.services import services
 from santeid.serving import MAX_BUFFERED_BODY
 from santeid.settings import ConfigurationError
+from santeid.untrusted_json import DuplicateMember
+from santeid.untrusted_json import loads_untrusted_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -601,11 +604,35 @@ def whole_number(text: str | None, *, max_digits: int = MAX_WHOLE_NUMBER_DIGITS)
 MAX_JSON_DEPTH = 64
 
 
+class DuplicateMemberRefused(BadRequest):
+    """A JSON request body with a member name twice in an object (RFC 7493 §2.3): a 400 in the
+    format of the API called (``santeid.error_formats``: its ``invalid_request``), naming the
+    member — whether the endpoint asked for the body ``silent`` or not, as it is JSON, not
+    something else to ignore."""
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, key order kept, and request bodies (``request.get_json``: Flask gives each
+    request the app's provider as its ``json_module``) read by
+    :func:`santeid.untrusted_json.loads_untrusted_json`, the one reading of untrusted JSON."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return loads_untrusted_json(s)
+        except DuplicateMember as exc:
+            raise DuplicateMemberRefused(
+                f"the JSON body is not I-JSON (RFC 7493 §2.3): {exc}"
+            ) from None
+
+
 class HygienicRequest(Request):
-    """Flask's request, where JSON nested deeper than Python can parse is a malformed body
-    (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``, and a URL-encoded
-    form is parsed from its body kept (``get_data(cache=True)``, at most ``MAX_CONTENT_LENGTH``),
-    whoever reads the form first."""
+    """Flask's request, whose JSON body is read by :class:`JSONProvider`: JSON nested deeper
+    than Python can parse is a malformed body (400, or ``None`` with ``silent=True``) rather
+    than a ``RecursionError``, and a member name twice is a 400 naming it
+    (:class:`DuplicateMemberRefused`); a URL-encoded form is parsed from its body kept
+    (``get_data(cache=True)``, at most ``MAX_CONTENT_LENGTH``), whoever reads the form first."""
 
     def _load_form_data(self) -> None:
         # werkzeug drops a whole form that is not UTF-8 (raw Latin-1 bytes, say) without a word:
@@ -613,14 +640,6 @@ class HygienicRequest(Request):
         if self.mimetype == "application/x-www-form-urlencoded":
             self.get_data(cache=True)
         super()._load_form_data()
-
-    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
-        try:
-            return super().get_json(force=force, silent=silent, cache=cache)
-        except RecursionError:
-            if silent:
-                return None
-            raise BadRequest("the JSON body is nested too deeply") from None
 
     @property
     def host(self) -> str:

@@ -468,6 +468,13 @@ def test_a_refused_registration_keeps_what_was_typed(app, client):
         metadata.replace('"', "&#34;")
     )
     assert app.extensions["santeid"].clients.get("rp-typed") is None
+    # A member twice (RFC 7493 §2.3): refused naming it, not the last one registered.
+    metadata = ('{"client_id": "rp-twice", "redirect_uris": ["https://rp.example.org/cb"], '
+                '"redirect_uris": ["https://evil.example/cb"]}')  # fmt: skip
+    refused = client.post("/admin/clients", data={"metadata": metadata, "csrf_token": csrf})
+    assert refused.status_code == 400
+    assert "&#39;redirect_uris&#39; appears more than once" in refused.get_data(as_text=True)
+    assert app.extensions["santeid"].clients.get("rp-twice") is None
     # Registered: the form is empty again.
     registered = client.post(
         "/admin/clients",

@@ -4,6 +4,7 @@ and ``tls_client_auth`` (RFC 8705 §2.1) at the CIBA endpoints."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from cryptography import x509
@@ -241,3 +242,20 @@ def test_tls_client_auth_needs_a_subject_dn(app):
         register_ciba_client(
             app, "x", client_secret=None, token_endpoint_auth_method="tls_client_auth"
         )
+
+
+def test_a_card_body_with_a_member_twice_is_refused_naming_it(app, client, meta):
+    card = _card(app)
+    auth_req_id = start(client, meta, CARD_ID, channel="CARD")["auth_req_id"]
+    signing_input = client.get(_card_url(auth_req_id)).get_json()["signing_input"]
+    signature = _sign(card, signing_input)
+    pem = json.dumps(certificate_pem(card.certificate).decode())
+    raw = f'{{"certificate": {pem}, "signature": "{signature}", "signature": "{signature}"}}'
+    response = client.post(_card_url(auth_req_id), data=raw, content_type="application/json")
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "the JSON body is not I-JSON (RFC 7493 §2.3): member 'signature' "
+        "appears more than once",
+    }
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"

@@ -300,6 +300,14 @@ def test_clients_add_of_json_nested_beyond_reason(run, tmp_path) -> None:
     assert_one_line_error(run("clients", "add", str(metadata)), "not valid JSON", "too deeply")
 
 
+def test_clients_add_of_json_with_a_member_twice(run, tmp_path) -> None:
+    metadata = tmp_path / "twice.json"
+    metadata.write_text('{"client_id": "a", "client_id": "b", "redirect_uris": []}')
+    assert_one_line_error(
+        run("clients", "add", str(metadata)), "not valid JSON", "'client_id' appears more than once"
+    )
+
+
 @pytest.mark.parametrize(
     ("member", "named"),
     [

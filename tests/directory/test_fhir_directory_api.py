@@ -346,6 +346,17 @@ def test_roles_by_profession_across_the_directory(api):
 
 
 def test_errors_are_operation_outcomes(api):
+    # A trailing slash is the same interaction, as on HAPI FHIR: the type-level search, the
+    # read, the CapabilityStatement.
+    for path in ("/Practitioner?_count=2", "/PractitionerRole?role=60&_count=2", "/metadata"):
+        plain, slashed = api(path), api(path.replace("?", "/?") if "?" in path else path + "/")
+        assert (slashed[0], plain[0]) == (200, 200), (path, slashed[1])
+        for body in (plain[1], slashed[1]):
+            body.pop("id", None), body.get("meta", {}).pop("lastUpdated", None)
+            body.pop("date", None)
+        assert slashed[1] == plain[1], path
+    first = entries(api("/Practitioner?_count=1")[1])[0]
+    assert api(f"/Practitioner/{first['id']}/")[1] == api(f"/Practitioner/{first['id']}")[1]
     for path, status_expected, code in (
         ("/Practitioner?_count=abc", 400, "invalid"),
         # Characters int() refuses although str.isdigit() accepts them, too many digits.

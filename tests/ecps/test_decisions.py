@@ -77,6 +77,16 @@ def test_decision_body_formats_refused(client, phone, browser):
     _problem(client.post(url, json={"decision": 3}), 400, "invalid_request")
 
 
+def test_a_decision_body_with_a_member_twice_is_refused_naming_it(client, phone, ecps, browser):
+    token = phone.decision(browser.request_id, code=browser.code)
+    url = f"/ecps/device/requests/{browser.request_id}/decision"
+    raw = f'{{"decision": "{token}", "decision": "{token}"}}'
+    response = client.post(url, data=raw, content_type="application/json")
+    problem = _problem(response, 400, "invalid_request")
+    assert "'decision' appears more than once" in problem["detail"]
+    assert ecps.get_request(browser.request_id).status == "pending"
+
+
 def test_ciba_approval_needs_no_code(phone, ecps, national_id):
     request = ecps.create_ciba_request(
         national_id, client_name="CIBA RP", binding_message="12", expires_in=60

@@ -199,6 +199,24 @@ def test_post_search(client, bearer):
     assert _bundle(response)["total"] == 1
 
 
+def test_a_trailing_slash_names_the_same_search(client, bearer):
+    """``Patient/`` is the type-level search, as on HAPI FHIR (``RestfulServer`` reads the
+    path's segments without the empty ones): the same Bundle, its ``self`` link the canonical
+    ``Patient?…``, and ``Patient/_search/`` the same posted search."""
+    expected = _bundle(_search(client, bearer, ADRTROIS))
+    got = _bundle(client.get(f"{PATIENT}/", query_string=ADRTROIS, headers=bearer))
+    for bundle in (expected, got):
+        bundle.pop("id"), bundle["meta"].pop("lastUpdated")
+    assert got == expected
+    assert _self_link(got) == f"http://localhost{PATIENT}?" + "&".join(
+        f"{name}={value}" for name, value in ADRTROIS
+    )
+    posted = client.post(f"{PATIENT}/_search/", data=dict(ADRTROIS), headers=bearer)
+    assert _bundle(posted)["total"] == 1
+    # One empty segment more names nothing (docs/endpoints.md): still a 404.
+    assert client.get(f"{PATIENT}//", query_string=ADRTROIS, headers=bearer).status_code == 404
+
+
 def test_a_search_posted_in_another_media_type_is_refused(client, bearer):
     """A posted search's body is a form (https://hl7.org/fhir/R4/http.html#search): a JSON one
     was ignored, the search run on the query string alone; now a 415."""

@@ -245,6 +245,31 @@ def test_body_must_be_a_json_object(client, bearer):
     assert problem["detail"] == "the body is not valid JSON: an integer with more than 4300 digits"
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        # Python's json kept the last: a parser that keeps the first reads another person.
+        ('{"birthName": "ADRTROIS", "birthName": "DURAND", "givenNames": ["DOMINIQUE"], '
+         '"sex": "F", "birthDate": "1997-02-26"}', "birthName"),
+        # The same name once escaped (RFC 8259 §7): the same member.
+        ('{"birthName": "ADRTROIS", "givenNames": ["DOMINIQUE"], "sex": "F", '
+         '"\\u0073ex": "M", "birthDate": "1997-02-26"}', "sex"),
+        # Refused although unknown: the duplicate is found while reading the JSON.
+        ('{"birthName": "ADRTROIS", "x": 1, "x": 2}', "x"),
+    ],
+)  # fmt: skip
+def test_a_member_twice_is_refused_naming_it(client, bearer, raw, field):
+    """RFC 7493 (I-JSON) §2.3: names unique. Two readings of one body (a gateway, an audit log,
+    santeid) would otherwise search two different people."""
+    answer = client.post(SEARCH, data=raw, headers=bearer, content_type="application/json")
+    problem = answer.get_json()
+    assert answer.status_code == 400, problem
+    assert (problem["field"], problem["rule"], problem["code"]) == (
+        field, "duplicate-member", "santeid_invalid_request"
+    )  # fmt: skip
+    assert f"{field!r} appears more than once" in problem["detail"]
+
+
 def test_search_by_vitale(call, client, bearer, base_db):
     child = base_db.execute(
         "SELECT * FROM persons WHERE od_id != id ORDER BY id LIMIT 1"

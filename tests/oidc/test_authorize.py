@@ -649,6 +649,17 @@ def test_an_essential_acr_in_a_request_object_is_checked_as_in_the_query(flow):
     assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
 
 
+def test_a_claims_parameter_with_a_member_twice_is_read_as_keycloak_reads_it(flow):
+    """Jackson, which reads ``claims`` for Keycloak, keeps the last of two members of one
+    name: the essential ``acr`` checked is the last one (santeid.untrusted_json)."""
+    acr = '{"acr": {"essential": true, "values": [%s]}}'
+    twice = '{"id_token": %s, "id_token": %s}'
+    refused = flow.authorize(claims=twice % (acr % '"0"', acr % '"eidas1"'))
+    assert refused.status_code == 400 and error_detail(refused) == "Paramètre invalide : claims"
+    accepted = flow.authorize(claims=twice % (acr % '"eidas1"', acr % '"0"'))
+    assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
+
+
 def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_page(flow, caplog):
     """Keycloak's ``AuthorizationEndpointRequestParserProcessor.parseRequest`` turns every
     failure of ``request`` or ``request_uri`` — both at once, a JWT that does not parse or

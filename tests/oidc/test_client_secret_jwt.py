@@ -5,6 +5,9 @@ checks it shares with ``private_key_jwt`` and Keycloak's answers
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 
@@ -159,6 +162,45 @@ def test_a_wrong_secret_is_keycloak_s_unauthorized_client(client, hmac_client):
         "error_description": "Client authentication with client secret signed JWT failed: "
         "Signature on JWT token by client secret  failed validation",
     }
+
+
+def _signed(payload: bytes, secret: str = SECRET) -> str:
+    """A compact HS256 JWS of ``payload`` as written, member order and repeats kept."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = b64(b'{"alg":"HS256"}') + "." + b64(payload)
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def test_a_payload_nested_deeper_than_python_parses_is_refused_as_any_unreadable_one(
+    client, hmac_client
+):
+    # Read before the client is known: a RecursionError there was an unplanned 500.
+    deep = _client_credentials(client, _signed(b"[" * 5000 + b"]" * 5000))
+    unreadable = _client_credentials(client, _signed(b"{"))
+    assert deep.status_code == unreadable.status_code == 401
+    assert (
+        deep.get_json()
+        == unreadable.get_json()
+        == {
+            "error": "invalid_client",
+            "error_description": "Invalid client or Invalid client credentials",
+        }
+    )
+
+
+def test_a_claim_twice_is_read_as_its_last_value(client, hmac_client):
+    # RFC 7519 §4 lets a JWT parser keep the lexically last member, as Jackson (Keycloak's
+    # JSON library) and the JOSE library verifying the token do: one reading throughout.
+    now = int(time.time())
+    claims = (f'"iss": "csjwt-service", "sub": "someone-else", "sub": "csjwt-service", '
+              f'"aud": "{TOKEN_URL}", "iat": {now}, "exp": {now + 60}, '
+              f'"jti": "{uuid.uuid4().hex}"')  # fmt: skip
+    response = _client_credentials(client, _signed(("{" + claims + "}").encode()))
+    assert response.status_code == 200, response.get_json()
 
 
 def test_the_registered_algorithm_is_the_only_one(app, client):

@@ -185,6 +185,20 @@ def test_json_object_sent_as_a_form_is_refused_naming_the_media_type(client):
     assert scenario["outcome"] == "approve"
 
 
+def test_a_scenario_with_a_member_twice_is_refused_naming_it_and_changes_nothing(client):
+    response = client.put(
+        f"{API}/professionals/{AT_ONCE}/scenario",
+        data='{"outcome": "approve", "outcome": "deny"}',
+        content_type="application/json",
+    )
+    problem = response.get_json()
+    assert response.status_code == 400, problem
+    assert problem["code"] == "invalid_request"
+    assert "'outcome' appears more than once" in problem["detail"]
+    scenario = client.get(f"{API}/professionals/{AT_ONCE}").get_json()["scenario"]
+    assert scenario["outcome"] == "approve"
+
+
 def test_card_only_professional_has_no_sandbox_phone(flow):
     response = flow.authorize()
     login_url = response.headers["Location"]

@@ -16,7 +16,6 @@ and the device token's claims. Each refusal is a distinct :class:`~santeid.ecps.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from joserfc import jws
@@ -35,6 +34,7 @@ from santeid.ecps.problems import Problem
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
 from santeid.untrusted_json import json_number
+from santeid.untrusted_json import loads_untrusted_json
 
 #: The only algorithm a device signs with (RFC 7518 §3.4; P-256 keys, RFC 7518 §6.2.1.1).
 ALGORITHM = "ES256"
@@ -123,7 +123,7 @@ def verify_device_jws(
     except (JoseError, ValueError, TypeError) as exc:
         raise Problem("invalid_token", f"unusable JWS: {exc}") from None
     try:
-        claims = json.loads(verified.payload)
+        claims = loads_untrusted_json(verified.payload, last_member_wins=True)
     except (ValueError, UnicodeDecodeError):
         raise Problem("invalid_token", "the JWS payload is not JSON") from None
     if not isinstance(claims, dict):

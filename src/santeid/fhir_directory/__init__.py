@@ -42,7 +42,6 @@ from urllib.parse import SplitResult
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint
 from flask import Response
 from flask import request
 
@@ -54,6 +53,7 @@ from santeid.directory.search import Professions
 from santeid.directory.search import SearchError
 from santeid.directory.search import identifier_type
 from santeid.directory.search import system_matches
+from santeid.fhir import FhirBlueprint
 from santeid.fhir import Token
 from santeid.fhir import capability_statement
 from santeid.fhir import check_format
@@ -196,7 +196,7 @@ TOTAL_MODES = ("none", "estimate", "accurate")
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("fhir_directory", __name__, url_prefix=PREFIX)
+bp = FhirBlueprint("fhir_directory", __name__, url_prefix=PREFIX)
 
 
 class FhirError(Exception):

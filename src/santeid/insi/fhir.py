@@ -31,13 +31,13 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from flask import Blueprint
 from flask import Response
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
+from santeid.fhir import FhirBlueprint
 from santeid.fhir import Subsetting
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import check_format
@@ -71,7 +71,7 @@ from santeid.oidc.protector import bearer_challenge
 from santeid.security import ParameterTooLarge
 from santeid.services import services
 
-bp = Blueprint("insi_fhir", __name__)
+bp = FhirBlueprint("insi_fhir", __name__)
 
 PREFIX = "/insi/fhir"
 FR_CORE_VERSION = "2.2.0-ballot-2"

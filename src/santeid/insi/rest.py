@@ -57,6 +57,7 @@ from santeid.oidc.protector import bearer_challenge
 from santeid.problem_pages import problem_body
 from santeid.problem_pages import problem_response
 from santeid.services import services
+from santeid.untrusted_json import DuplicateMember
 from santeid.untrusted_json import loads_untrusted_json
 
 bp = Blueprint("insi_rest", __name__)
@@ -194,6 +195,10 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
         )
     try:
         body = loads_untrusted_json(raw)
+    except DuplicateMember as exc:
+        # I-JSON (RFC 7493 §2.3): which of the two would the core search? Neither.
+        shown = exc.member.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise _member_error(shown, "duplicate-member", str(exc)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise request_error(None, "json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

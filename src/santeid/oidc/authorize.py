@@ -676,8 +676,9 @@ def read_claims_parameter(raw: str | None) -> dict | None:
     if raw is None:
         return None
     try:
-        # Too deep is unreadable too, as past Jackson's nesting limit.
-        claims = loads_untrusted_json(raw)
+        # Too deep is unreadable too, as past Jackson's nesting limit; a member twice is the
+        # last, as Jackson reads it (santeid.untrusted_json).
+        claims = loads_untrusted_json(raw, last_member_wins=True)
     except ValueError:
         return None
     if not isinstance(claims, dict) or not set(claims) <= CLAIMS_MEMBERS:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hmac
-import json
 import logging
 from functools import partial
 from typing import TYPE_CHECKING
@@ -68,6 +67,7 @@ from santeid.oidc.tokens import service_account
 from santeid.services import services as _services
 from santeid.storage import keys
 from santeid.storage.records import Record
+from santeid.untrusted_json import loads_untrusted_json
 
 if TYPE_CHECKING:
     from santeid.oidc.clients import ClientRegistry
@@ -667,7 +667,9 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         except JoseError as exc:
             raise InvalidClientError(description="Invalid JWT assertion.") from exc
         try:
-            claims = json.loads(obj.payload)
+            # Nested deeper than Python parses: a ValueError too, not a 500 (the caller is not
+            # authenticated yet). A claim twice: the last (RFC 7519 §4, santeid.untrusted_json).
+            claims = loads_untrusted_json(obj.payload, last_member_wins=True)
         except ValueError:
             raise InvalidClientError(description="Invalid JWT payload.") from None
         if not isinstance(claims, dict):

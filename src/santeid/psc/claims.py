@@ -264,7 +264,8 @@ def build_userinfo(
     ``authMode`` (the sample has none; the tokens keep theirs).
 
     Keys are inserted in PSC's order (:data:`USERINFO_KEYS`); serialise without sorting
-    (``json.dumps`` default; Flask needs ``app.json.sort_keys = False``) to keep it.
+    (``json.dumps`` default; Flask's ``sort_keys = False``, ``santeid.security.JSONProvider``)
+    to keep it.
     ``authMode`` (``CARD``, ``MOBILE``…) is left out when ``auth_mode`` is ``None``, as in the
     2021 samples.
 

@@ -25,6 +25,7 @@ from tests.support.soap import SOAP12
 from tests.support.soap import TRAITS
 from tests.support.soap import VERIFY
 from tests.support.soap import VITALE
+from tests.support.soap import WSSE
 from tests.support.soap import envelope
 from tests.support.soap import fault_parts
 from tests.support.soap import parse
@@ -364,6 +365,67 @@ def test_unknown_must_understand_header_is_a_must_understand_fault(client, auto_
     block.attrib.clear()
     response = post(client, envelope(copy(ADRTROIS), extra_headers=[block]), certificate=auto_cert)
     assert response.status_code == 200
+
+
+def _marked(value: str, *, blocks: tuple[str, ...] | None = None) -> bytes:
+    """The recorded client shape (docs/reference/insi-teleservice.md §8.1) plus an empty
+    ``wsse:Security`` (mTLS mode), each header block — or those named — marked
+    ``env:mustUnderstand="value"``."""
+    security = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE})
+    root = etree.fromstring(envelope(copy(ADRTROIS), security=security))
+    for block in root.find("soap:Header", NS):
+        if blocks is None or etree.QName(block).localname in blocks:
+            block.set(f"{{{SOAP12}}}mustUnderstand", value)
+    return etree.tostring(root)
+
+
+@pytest.mark.parametrize("value", ["true", "1", " true ", "0", "false", " 0 "])
+def test_every_header_block_real_clients_send_is_understood(client, auto_cert, value):
+    # ContexteBAM, ContexteLPS, wsa:Action, wsa:MessageID, wsse:Security: processed by santeid,
+    # so marked mustUnderstand (any lexical form of xs:boolean) they are answered as usual.
+    response = post(client, _marked(value), certificate=auto_cert)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert parse(response.data).find(".//{*}RESULTAT") is not None
+
+
+@pytest.mark.parametrize("value", ["true", "1", " true ", "\t1 "])
+def test_must_understand_is_read_as_an_xs_boolean(client, auto_cert, value):
+    # SOAP 1.2 Part 1 §5.2.3: a receiver accepts any valid lexical form of xs:boolean, blanks
+    # around it included (whiteSpace collapse).
+    block = etree.Element("{urn:example:x}Transaction", nsmap={"x": "urn:example:x"})
+    block.set(f"{{{SOAP12}}}mustUnderstand", value)
+    response = post(client, envelope(copy(ADRTROIS), extra_headers=[block]), certificate=auto_cert)
+    root = parse(response.data)
+    assert root.findtext(".//soap:Code/soap:Value", namespaces=NS) == "soap:MustUnderstand"
+
+
+@pytest.mark.parametrize("value", ["false", "0", " false "])
+def test_an_unknown_block_not_marked_must_understand_is_ignored(client, auto_cert, value):
+    block = etree.Element("{urn:example:x}Transaction", nsmap={"x": "urn:example:x"})
+    block.set(f"{{{SOAP12}}}mustUnderstand", value)
+    response = post(client, envelope(copy(ADRTROIS), extra_headers=[block]), certificate=auto_cert)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["yes", "TRUE", "True", "", "2", "t rue"])
+@pytest.mark.parametrize("blocks", [("Transaction",), ("ContexteLPS",)])
+def test_a_must_understand_that_is_no_xs_boolean_is_a_sender_fault(
+    client, auto_cert, value, blocks
+):
+    # Not a SOAP 1.2 envelope (the attribute is an xs:boolean): a malformed message, the Sender's
+    # mistake (§5.4.6; W3C SOAP 1.2 test collection, T14), on an unknown block as on one santeid
+    # processes — never read as false, which would skip a block its sender wants understood.
+    extra = etree.Element("{urn:example:x}Transaction", nsmap={"x": "urn:example:x"})
+    root = etree.fromstring(envelope(copy(ADRTROIS), extra_headers=[extra], message_id="uuid:mu"))
+    for block in root.find("soap:Header", NS):
+        if etree.QName(block).localname in blocks:
+            block.set(f"{{{SOAP12}}}mustUnderstand", value)
+    parts = fault(post(client, etree.tostring(root), certificate=auto_cert))
+    assert parts["code"] == "soap:Sender"
+    assert parts["erreur_code"] == "santeid_invalid_envelope"
+    assert f"mustUnderstand {value!r}" in parts["text"]
+    assert blocks[0] in parts["text"]
+    assert parts["message_id"] == "uuid:mu"
 
 
 # -- HTTP-level refusals, told as faults -----------------------------------------------------

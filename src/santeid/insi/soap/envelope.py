@@ -209,16 +209,60 @@ def read_envelope(root: etree._Element) -> Envelope:
     return Envelope(root=root, headers=tuple(headers), body=body, payload=payload[0])
 
 
+#: Blanks an ``xs:boolean`` or ``xs:anyURI`` value may have around it (XML Schema Part 2
+#: §4.3.6, ``whiteSpace`` collapse; attribute-value normalisation has already made the others
+#: spaces).
+_XML_BLANKS = " \t\n\r"
+#: The lexical forms of ``xs:boolean`` (XML Schema Part 2 §3.2.2.1).
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def must_understand(block: etree._Element) -> bool:
+    """``env:mustUnderstand`` of a header block (SOAP 1.2 Part 1 §5.2.3): an ``xs:boolean``,
+    ``true`` or ``1``, ``false`` or ``0`` (absent: false), blanks around it allowed — "a SOAP
+    receiver MUST accept any valid lexical representation of the attribute value". Any other
+    value is no SOAP 1.2 message: a ``Sender`` fault (§5.4.6; the W3C SOAP 1.2 test collection's
+    T14, https://www.w3.org/TR/soap12-testcollection/#T14), never read as false — which would
+    skip a block its sender wants understood or refused."""
+    value = block.get(_MUST_UNDERSTAND)
+    if value is None:
+        return False
+    understood = _BOOLEANS.get(value.strip(_XML_BLANKS))
+    if understood is None:
+        raise faults.unreadable(
+            "santeid_invalid_envelope",
+            f"{etree.QName(block).localname} : env:mustUnderstand {value!r} is not an "
+            "xs:boolean (true, false, 1 or 0)",
+        )
+    return understood
+
+
 def not_understood(envelope: Envelope) -> list[tuple[str, str]]:
-    """Header blocks for this node marked ``mustUnderstand="true"`` that santeid does not
-    process (SOAP 1.2 Part 1 §5.2.3: ``true`` or ``1``)."""
+    """Header blocks for this node marked ``mustUnderstand`` that santeid does not process
+    (SOAP 1.2 Part 1 §5.2.3); a ``Sender`` fault for a value that is no ``xs:boolean``, on any
+    block (:func:`must_understand`)."""
     missing = []
     for block in envelope.headers:
-        if block.get(_MUST_UNDERSTAND) not in ("true", "1"):
+        if not must_understand(block):
             continue
-        if block.get(_ROLE) not in _OUR_ROLES:
+        role = block.get(_ROLE)
+        if (role.strip(_XML_BLANKS) if role is not None else None) not in _OUR_ROLES:
             continue
         name = etree.QName(block)
         if name.namespace not in UNDERSTOOD_NAMESPACES:
             missing.append((name.namespace or "", name.localname))
     return missing
+
+
+def block_content(block: etree._Element) -> etree._Element:
+    """A header block as its own schema describes it: a copy without the SOAP attributes
+    (``env:mustUnderstand``, ``env:role``, ``env:relay``, ``env:encodingStyle``), which SOAP 1.2
+    Part 1 §5.2 allows on any header block and the INSi context schemas do not list — so that
+    ``ContexteLPS env:mustUnderstand="true"`` is not refused as an unknown attribute."""
+    soap_attributes = [name for name in block.attrib if name.startswith(f"{{{SOAP12}}}")]
+    if not soap_attributes:
+        return block
+    content = etree.fromstring(etree.tostring(block))
+    for name in soap_attributes:
+        del content.attrib[name]
+    return content

@@ -30,6 +30,7 @@ from lxml import etree
 from santeid.insi.soap import faults
 from santeid.insi.soap import schemas
 from santeid.insi.soap.envelope import Envelope
+from santeid.insi.soap.envelope import block_content
 from santeid.insi.soap.protocol import BY_ACTION
 from santeid.insi.soap.protocol import BY_BODY
 from santeid.insi.soap.protocol import CTXBAM
@@ -99,10 +100,10 @@ def read_headers(envelope: Envelope) -> RequestHeaders:
     message_id = message_id_of(envelope)
     lps = envelope.header(_LPS)
     if lps is not None:
-        schemas.validate(lps, message_id)
+        schemas.validate(block_content(lps), message_id)
     bam = envelope.header(_BAM)
     if bam is not None:
-        schemas.validate(bam, message_id)
+        schemas.validate(block_content(bam), message_id)
     return RequestHeaders(
         message_id=message_id,
         wsa_action=envelope.header_text(_ACTION),
