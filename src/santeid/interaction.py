@@ -63,26 +63,34 @@ class LoginPages(Protocol):
 class AuthorizationSide(Protocol):
     """Implemented by ``santeid.oidc``."""
 
-    def complete(self, request: dict, authentication: Authentication) -> ResponseReturnValue:
+    def complete(
+        self, request: dict, authentication: Authentication, answerable: Any
+    ) -> ResponseReturnValue:
         """The professional proved ``authentication``: open or join this browser's SSO session
-        and answer the client (authorization code). Returns the response."""
+        and answer the client (authorization code). ``answerable``: what
+        :meth:`still_answerable` gave for ``request`` in this same HTTP request. Returns the
+        response."""
 
     def refuse(self, request: dict, error: str, description: str | None) -> ResponseReturnValue:
         """The login ended without a proof (e.g. the professional cancelled): answer the
         client with ``error`` and ``description`` (no ``error_description`` when None).
         Returns the response."""
 
-    def still_answerable(self, request: dict) -> bool:
-        """Whether ``request``, validated when its login began, may still be answered: a login
-        kept by the browser beyond its transaction (``santeid_restart``) is started again, or
-        refused to its client, only while this holds."""
+    def still_answerable(self, request: dict) -> Any:
+        """Whether ``request``, validated when its login began, may still be answered: None if
+        not, else what answers it (the OpenID Connect side's: the client, as registered now),
+        which the login pages hand back unread to :meth:`complete` or :meth:`answer_by_sso`
+        in the same HTTP request, so that the client is read once per request. A login kept by
+        the browser beyond its transaction (``santeid_restart``) is started again, or refused
+        to its client, only while this holds."""
 
     def answer_by_sso(
-        self, request: dict, *, claim: Callable[[], bool]
+        self, request: dict, answerable: Any, *, claim: Callable[[], bool]
     ) -> ResponseReturnValue | None:
         """The answer to ``request`` (a code) from this browser's SSO session when that session
         answers it without a login — another tab logged in while this login's page was open —
-        else None. Returns the response. ``claim`` ends the login the page ran, atomically,
+        else None. ``answerable``: what :meth:`still_answerable` gave for ``request`` in this
+        same HTTP request. Returns the response. ``claim`` ends the login the page ran, atomically,
         once the session is found to answer and before the code is written or the login
         recorded: False (the login moved on meanwhile, a proof approved) answers None."""
 

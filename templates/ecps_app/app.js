@@ -49,7 +49,8 @@
       err_activation_code_used: "Ce code d'activation a déjà servi. Recommencez l'activation.",
       err_professional_inactive: "Votre compte n'est plus actif dans l'annuaire.",
       err_invalid_pin: "Le code PIN doit compter de 4 à 8 chiffres.",
-      err_network: "Le serveur ne répond pas. Vérifiez la connexion du téléphone.",
+      err_network: "Hors ligne : vérifiez la connexion du téléphone, puis réessayez.",
+      err_unreachable: "Le service est injoignable pour le moment. Réessayez dans quelques instants.",
       err_temporarily_unavailable: "Le service est momentanément indisponible. Réessayez dans quelques instants.",
       err_too_many_waits: "L'application est ouverte trop de fois sur ce téléphone. Fermez ses autres fenêtres ou onglets.",
       err_server: "Le serveur a rencontré une erreur. Réessayez dans quelques instants.",
@@ -96,6 +97,7 @@
       me_title: "Mon e-CPS", me_identity: "Titulaire", me_national_id: "Identifiant national",
       me_device: "Ce téléphone", me_state: "État", me_created: "Activée le", me_attempts: "Essais de PIN restants",
       state_active: "active", state_locked: "bloquée", state_revoked: "révoquée", state_unknown: "inconnue (hors ligne)",
+      state_unreachable: "inconnue (service injoignable)",
       me_history: "Dernières validations", me_history_empty: "Aucune validation sur ce téléphone.",
       h_approved: "validée", h_denied: "refusée", h_failed: "échouée",
       revoke: "Révoquer cette e-CPS",
@@ -103,6 +105,7 @@
       revoked_done: "L'e-CPS de ce téléphone est révoquée.",
       offline_banner: "Hors ligne : les demandes ne peuvent pas arriver. Le code hors connexion reste disponible.",
       unavailable_banner: "Service momentanément indisponible : les demandes arriveront dès son retour. Le code hors connexion reste disponible.",
+      unreachable_banner: "Service injoignable pour le moment : les demandes arriveront dès son retour. Le code hors connexion reste disponible.",
       unsupported: "Ce navigateur ne permet pas de créer une e-CPS (WebCrypto et IndexedDB sont nécessaires, dans un contexte sécurisé : https:// ou http://localhost).",
     },
     en: {
@@ -130,7 +133,8 @@
       err_activation_code_used: "This activation code has already been used. Start the activation again.",
       err_professional_inactive: "Your account is no longer active in the directory.",
       err_invalid_pin: "The PIN must be 4 to 8 digits.",
-      err_network: "The server does not answer. Check the phone's connection.",
+      err_network: "Offline: check the phone's connection, then try again.",
+      err_unreachable: "The service cannot be reached right now. Try again in a moment.",
       err_temporarily_unavailable: "The service is temporarily unavailable. Try again in a moment.",
       err_too_many_waits: "The app is open too many times on this phone. Close its other windows or tabs.",
       err_server: "The server ran into an error. Try again in a moment.",
@@ -177,6 +181,7 @@
       me_title: "My e-CPS", me_identity: "Holder", me_national_id: "National identifier",
       me_device: "This phone", me_state: "State", me_created: "Activated on", me_attempts: "PIN attempts left",
       state_active: "active", state_locked: "locked", state_revoked: "revoked", state_unknown: "unknown (offline)",
+      state_unreachable: "unknown (service unreachable)",
       me_history: "Last approvals", me_history_empty: "No approval on this phone yet.",
       h_approved: "approved", h_denied: "denied", h_failed: "failed",
       revoke: "Revoke this e-CPS",
@@ -184,6 +189,7 @@
       revoked_done: "This phone's e-CPS is revoked.",
       offline_banner: "Offline: requests cannot arrive. The offline code is still available.",
       unavailable_banner: "Service temporarily unavailable: requests will arrive once it is back. The offline code is still available.",
+      unreachable_banner: "The service cannot be reached right now: requests will arrive once it is back. The offline code is still available.",
       unsupported: "This browser cannot hold an e-CPS (WebCrypto and IndexedDB are needed, in a secure context: https:// or http://localhost).",
     },
   };
@@ -393,6 +399,17 @@
     }
   }
   class NetworkError extends Error {}
+  // No answer from santeid: the request failed in the network (a time limit included), or a
+  // proxy in front of it answered 502, 503 or 504 with no problem of the device API's (every
+  // problem of santeid names its code, protocol §7).
+  function unanswered(failure) {
+    return failure instanceof NetworkError
+      || (failure instanceof ApiError && [502, 503, 504].includes(failure.status) && !failure.problem.code);
+  }
+  // The browser says the phone has no network (navigator.onLine false: HTML Standard, "Offline
+  // web applications"; true says only that some network is there). Only then is a failure
+  // "offline": a phone online whose request got no answer cannot reach the service.
+  function phoneOffline() { return navigator.onLine === false; }
   // Refusals that mean the phone's clock is wrong (protocol §2, §4).
   const CLOCK_ERRORS = ["token_not_yet_valid", "token_expired", "stale_decision"];
   // Seconds of a Retry-After header (RFC 9110 §10.2.3: seconds or an HTTP date), or null.
@@ -474,7 +491,7 @@
   // On the problem's code (protocol §7: "switch on code"); its status only for answers that
   // name no code the app knows.
   function troubleText(failure) {
-    if (failure instanceof NetworkError) return t("offline_banner");
+    if (unanswered(failure)) return t(phoneOffline() ? "offline_banner" : "unreachable_banner");
     if (!(failure instanceof ApiError)) return problemText(failure);
     if (CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
     if (failure.code === "too_many_waits") return t("err_too_many_waits");
@@ -522,7 +539,7 @@
   }
 
   function problemText(error) {
-    if (error instanceof NetworkError) return t("err_network");
+    if (unanswered(error)) return t(phoneOffline() ? "err_network" : "err_unreachable");
     if (CLOCK_ERRORS.includes(error.code)) return t("err_clock");
     const key = "err_" + error.code;
     if (TEXTS.fr[key]) return t(key);
@@ -1079,14 +1096,14 @@
         try {
           info = await call("GET", "/me", { device: state.device });
           profile = await saveProfile();
-        } catch (failure) { if (!(failure instanceof NetworkError)) message.textContent = problemText(failure); }
+        } catch (failure) { if (!unanswered(failure)) message.textContent = problemText(failure); }
         if (!facts.isConnected) return; // another screen meanwhile
         const device = state.device;
         const rows = [
           ["me_identity", profile ? `${profile.given_name} ${profile.family_name}`.trim() : "—"],
           ["me_national_id", device.national_id],
           ["me_device", device.name],
-          ["me_state", info ? t("state_" + info.status) : t("state_unknown")],
+          ["me_state", info ? t("state_" + info.status) : t(phoneOffline() ? "state_unknown" : "state_unreachable")],
           ["me_created", new Date(device.created_at).toLocaleDateString(locale === "en" ? "en-GB" : "fr-FR")],
         ];
         if (info && info.status === "active") rows.push(["me_attempts", info.remaining_pin_attempts]);
@@ -1282,6 +1299,11 @@
     }
     startPolling();
     window.addEventListener("online", () => { if (polling) restartPolling(); });
+    // The banner follows the phone's network at once (troubleText reads navigator.onLine);
+    // the polls go on retrying either way.
+    for (const change of ["online", "offline"]) {
+      window.addEventListener(change, () => { if (state.trouble) setTrouble(state.trouble); });
+    }
   }
   document.addEventListener("DOMContentLoaded", () => {
     start().catch((error) => { $("screen").replaceChildren(el("p", { class: "error", text: String(error) })); });

@@ -95,3 +95,32 @@ def test_a_jwks_uri_is_refused_whatever_the_client_authenticates_with(tmp_path):
         assert f"a {method} client authenticates with its client_secret" in result.output
     listed = CliRunner().invoke(main, ["clients", "list"], env=env)
     assert listed.output.strip() == "no client registered"
+
+
+def test_clients_list_prints_a_path_only_redirect_uri_as_registered(settings) -> None:
+    """``santeid-account`` registers its page as a path, which each server resolves against its
+    own issuer's origin, and the last started server's absolute URI: the listing prints the
+    path marked as such, not resolved against the command's own issuer — here the default
+    one, which is not the server's."""
+    from santeid import create_app
+    from santeid.oidc.clients import ACCOUNT_CLIENT_ID
+    from santeid.storage import MemoryStore
+
+    server_issuer = "https://sante.example.org/auth/realms/esante-wallet"
+    create_app(settings.replace(issuer=server_issuer), store=MemoryStore())
+    env = {"SANTEID_CONFIG": None, "SANTEID_ISSUER": None, "SANTEID_DATA_DIR": settings.data_dir,
+           "SANTEID_KEYS_DIR": settings.keys_dir, "SANTEID_SANDBOX": "true",
+           "SANTEID_STORE_URL": None, "SANTEID_DATABASE_URL": None}  # fmt: skip
+    listed = CliRunner().invoke(main, ["clients", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    lines = [line.split("\t") for line in listed.output.splitlines()]
+    account = next(fields for fields in lines if fields[0] == ACCOUNT_CLIENT_ID)
+    assert account[2] == (
+        "/ecps/devices (relative to the issuer's origin), https://sante.example.org/ecps/devices"
+    )
+    as_json = CliRunner().invoke(main, ["clients", "list", "--json"], env=env)
+    registered = {c["client_id"]: c for c in json.loads(as_json.output)}
+    assert registered[ACCOUNT_CLIENT_ID]["redirect_uris"] == [
+        "/ecps/devices",
+        "https://sante.example.org/ecps/devices",
+    ]

@@ -1024,7 +1024,7 @@ def test_a_completion_another_request_ended_links_back_to_the_service(app, clien
     from santeid.login import views
 
     flow = _service_with_home(app, client)
-    monkeypatch.setattr(views, "finish", lambda txid, tx, **kwargs: None)
+    monkeypatch.setattr(views, "finish", lambda txid, tx, answerable, **kwargs: None)
     page = flow.login(flow.authorize(), sandbox_professional(app))
     assert page.status_code == 400
     assert back_link(page) == HOME

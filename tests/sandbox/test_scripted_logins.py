@@ -288,9 +288,9 @@ def slow_code_issuance(monkeypatch, seconds: float) -> None:
     side = views.authorization
 
     class Slow:
-        def complete(self, request_, authentication):
+        def complete(self, request_, authentication, answerable):
             time.sleep(seconds)
-            return side().complete(request_, authentication)
+            return side().complete(request_, authentication, answerable)
 
         def still_answerable(self, request_):
             return side().still_answerable(request_)
@@ -361,7 +361,7 @@ def failing_code_issuance(monkeypatch) -> None:
     """The store fails once the login transaction is used up, as the code is issued."""
 
     class Failing:
-        def complete(self, request_, authentication):
+        def complete(self, request_, authentication, answerable):
             raise StoreUnavailable("store down")
 
         def still_answerable(self, request_):

@@ -45,27 +45,27 @@ class ConsoleAwareAuthorization:
     def __init__(self, oidc_side) -> None:
         self.oidc_side = oidc_side
 
-    def complete(self, request: dict, authentication):
+    def complete(self, request: dict, authentication, answerable):
         if request.get(_MARK):
             from santeid.admin.views import professional_signed_in
 
             return professional_signed_in(authentication)
-        return self.oidc_side.complete(request, authentication)
+        return self.oidc_side.complete(request, authentication, answerable)
 
     def refuse(self, request: dict, error: str, description: str | None):
         if request.get(_MARK):
             return redirect(url_for("admin.login"))
         return self.oidc_side.refuse(request, error, description)
 
-    def still_answerable(self, request: dict) -> bool:
+    def still_answerable(self, request: dict):
         if request.get(_MARK):
             return True  # the console's own sign-in: no registered client to lose
-        return bool(self.oidc_side.still_answerable(request))
+        return self.oidc_side.still_answerable(request)
 
-    def answer_by_sso(self, request: dict, *, claim: Callable[[], bool]):
+    def answer_by_sso(self, request: dict, answerable, *, claim: Callable[[], bool]):
         if request.get(_MARK):
             return None  # the console's own sign-in opens no SSO session, nor is answered by one
-        return self.oidc_side.answer_by_sso(request, claim=claim)
+        return self.oidc_side.answer_by_sso(request, answerable, claim=claim)
 
 
 def init_app(app) -> None:

@@ -15,6 +15,7 @@ from santeid.oidc.clients import ClientExists
 from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InternalClient
 from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import is_relative
 from santeid.oidc.clients import refuse_internal
 
 
@@ -96,9 +97,21 @@ def list_clients(as_json: bool) -> None:
     if not registered:
         click.echo("no client registered")
     for client in registered:
-        uris = ", ".join(client.redirect_uris) or "-"
+        registered_uris = client.metadata.get("redirect_uris", [])
+        uris = ", ".join(_as_registered(uri) for uri in registered_uris) or "-"
         fields = (client.client_id, client.token_endpoint_auth_method, uris)
         click.echo("\t".join(printable(field) for field in fields))
+
+
+#: What follows a path-only redirect URI in the text listing.
+RELATIVE_MARK = "relative to the issuer's origin"
+
+
+def _as_registered(uri: str) -> str:
+    """A redirect URI as registered: a path (santeid's own clients register one) is printed
+    as it is, marked — each server resolves it against its own issuer's origin, which this
+    command's settings need not share (docs/endpoints.md, "Client metadata")."""
+    return f"{uri} ({RELATIVE_MARK})" if is_relative(uri) else uri
 
 
 @clients.command("remove")

@@ -45,7 +45,7 @@ bp = Blueprint("login_card", __name__)
 @bp.route("/card")
 def card():
     """Log in with the CPS card certificate presented on this connection."""
-    txid, tx, t = load_transaction()
+    txid, tx, t, _ = load_transaction()
     if tx["state"] == "approved":
         return redirect(url_for("login.complete", tx=txid))
     svc = services()

@@ -154,7 +154,7 @@ def login_to_restart(txid: str | None) -> PendingLogin | None:
     client_id, client_name, areq = (saved.get(k) for k in ("client_id", "client_name", "areq"))
     if not (isinstance(client_id, str) and isinstance(client_name, str)):
         return None
-    if not isinstance(areq, dict) or not authorization().still_answerable(areq):
+    if not isinstance(areq, dict) or authorization().still_answerable(areq) is None:
         return None
     return PendingLogin(client_id, client_name, areq, browser_id())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil
+from typing import Any
 
 from flask import Blueprint
 from flask import abort
@@ -109,18 +110,22 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 
 
 def load_transaction(*, sso: bool = True):
-    """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
-    this browser; aborts otherwise: to the login page of the same login started again when
+    """``(txid, tx, translator, answerable)`` for the transaction named in ``tx``, checked to
+    belong to this browser; aborts otherwise: to the login page of the same login started again when
     it expired (:func:`santeid.login.transactions.restart`), with the "already logged in" page
     when the login is over and the browser's SSO session lasts, else with an error page.
     ``sso``: a login not yet proved that the browser's SSO session now answers (another tab
     logged in) ends here, its service answered (:func:`_answered_by_sso`). A login whose
     client was removed meanwhile, or no longer registers its ``redirect_uri``, ends here too,
-    answered as a login no longer found (:func:`ended_for_client_gone`). Authenticators'
-    views start here."""
+    answered as a login no longer found (:func:`still_answerable`); ``answerable`` is what
+    the authorization side answered there, for :func:`finish` in this request (the client is
+    read once). Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
-    if refusal is None and txid and ended_for_client_gone(txid, tx):
-        refusal = _UNKNOWN_TX
+    answerable = None
+    if refusal is None and txid:
+        answerable = still_answerable(txid, tx)
+        if answerable is None:
+            refusal = _UNKNOWN_TX
     if refusal is _UNKNOWN_TX:
         pending = login_to_restart(txid)
         if pending is not None:
@@ -140,22 +145,23 @@ def load_transaction(*, sso: bool = True):
         t = Translator(locale)
         abort(error_page(t, t(title), t(detail), status))
     if sso and txid is not None:
-        answer = _answered_by_sso(txid, tx)
+        answer = _answered_by_sso(txid, tx, answerable)
         if answer is not None:
             abort(make_response(answer))
-    return txid, tx, Translator(locale)
+    return txid, tx, Translator(locale), answerable
 
 
-def ended_for_client_gone(txid: str, tx: dict) -> bool:
-    """Whether login ``tx`` has just ended because its client can no longer be answered
-    (:meth:`~santeid.interaction.AuthorizationSide.still_answerable`: removed, or its
-    ``redirect_uri`` no longer registered): then ended by :func:`_end_for_client_gone`. The
-    login pages check here at every request (:func:`load_transaction`), the sandbox's
-    scripted logins at every call, once its wait is over (``santeid.sandbox.logins``)."""
-    if authorization().still_answerable(tx["areq"]):
-        return False
-    _end_for_client_gone(txid, tx)
-    return True
+def still_answerable(txid: str, tx: dict) -> Any:
+    """What answers login ``tx`` (:meth:`~santeid.interaction.AuthorizationSide.
+    still_answerable`, handed to :func:`finish` in the same request), or None: the login has
+    just ended because its client can no longer be answered (removed, or its
+    ``redirect_uri`` no longer registered), by :func:`_end_for_client_gone`. The login pages
+    check here at every request (:func:`load_transaction`), the sandbox's scripted logins at
+    every call, once its wait is over (``santeid.sandbox.logins``)."""
+    answerable = authorization().still_answerable(tx["areq"])
+    if answerable is None:
+        _end_for_client_gone(txid, tx)
+    return answerable
 
 
 def _end_for_client_gone(txid: str, tx: dict) -> None:
@@ -184,7 +190,7 @@ def _use_up_without_code(txid: str, tx: dict) -> None:
 _UNPROVED = ("identify", "waiting", "failed")
 
 
-def _answered_by_sso(txid: str, tx: dict):
+def _answered_by_sso(txid: str, tx: dict, answerable: Any):
     """The service's answer when the browser's SSO session answers the unproved login ``tx``
     (another tab logged in while this page was open): the login ends — its transaction used
     up, a request on the phone withdrawn — as Keycloak's login pages restart their flow once
@@ -200,7 +206,7 @@ def _answered_by_sso(txid: str, tx: dict):
         moved = services().transactions.move(txid, tx["state"], {"state": "done"}, current=tx)
         return moved is not None
 
-    answer = authorization().answer_by_sso(tx["areq"], claim=end_this_login)
+    answer = authorization().answer_by_sso(tx["areq"], answerable, claim=end_this_login)
     if answer is None:
         return None
     _use_up_without_code(txid, tx)
@@ -319,7 +325,7 @@ def identify(txid: str, tx: dict, typed: str, t: Translator) -> Refusal | None:
 
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
-    txid, tx, t = load_transaction()
+    txid, tx, t, _ = load_transaction()
     tx = authenticators.advance(txid, tx)
     if tx["state"] == "waiting":
         return _render_wait(txid, tx, t)
@@ -341,7 +347,7 @@ def authenticate():
 @bp.route("/retry", methods=["POST"])
 def retry():
     """Start a new proof after a failed one, with the same identifier."""
-    txid, tx, _ = load_transaction()
+    txid, tx, _, _ = load_transaction()
     check_csrf()
     if tx["state"] == "failed" and tx.get("failure") not in FINAL_FAILURES:
         professional = services().directory.get(tx["national_id"])
@@ -360,7 +366,7 @@ def retry():
 def otp():
     """e-CPS offline fallback ("Pas de réseau sur le téléphone ?"): the device's TOTP code
     (RFC 6238), checked by the e-CPS service (±1 step, single use, lock after failures)."""
-    txid, tx, t = load_transaction()
+    txid, tx, t, _ = load_transaction()
     ecps = services().ecps
     if not _offline_code_possible(tx):
         return redirect(url_for("login.authenticate", tx=txid))
@@ -422,22 +428,24 @@ def status():
 
 @bp.route("/complete")
 def complete():
-    txid, tx, t = load_transaction()
+    txid, tx, t, answerable = load_transaction()
     tx = authenticators.advance(txid, tx)
     if tx["state"] != "approved":
         return redirect(url_for("login.authenticate", tx=txid))
-    response = finish(txid, tx)
+    response = finish(txid, tx, answerable)
     if response is None:
         return error_page(t, t("expired_title"), t("expired_detail"), 400)
     return response
 
 
-def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
+def finish(txid: str, tx: dict, answerable: Any, *, claimed: Callable[[], None] | None = None):
     """End the approved login ``tx``: the transaction is used up and the proof handed to the
-    authorization side (``santeid.interaction``), whose response (the code sent to the client)
-    is returned; ``None`` if another request ended it first. The sandbox's scripted logins
-    (``santeid.sandbox.logins``) end here too: ``claimed`` is called once this request, and no
-    other, ends the login (the transaction is ``done``), before the transaction is used up."""
+    authorization side (``santeid.interaction``) with ``answerable``, what
+    :func:`still_answerable` gave for it in this request; the side's response (the code sent
+    to the client) is returned; ``None`` if another request ended it first. The sandbox's
+    scripted logins (``santeid.sandbox.logins``) end here too: ``claimed`` is called once this
+    request, and no other, ends the login (the transaction is ``done``), before the
+    transaction is used up."""
     svc = services()
     if svc.transactions.move(txid, "approved", {"state": "done"}, current=tx) is None:
         return None
@@ -454,7 +462,7 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
         auth_mode=proof["auth_mode"],
         amr=list(proof["amr"]),
     )
-    return authorization().complete(tx["areq"], authentication)
+    return authorization().complete(tx["areq"], authentication, answerable)
 
 
 @bp.route("/cancel", methods=["POST"])
@@ -471,7 +479,7 @@ def cancel():
         check_csrf()
         client_id, areq, national_id = expired.client_id, expired.request, None
     else:
-        txid, tx, _ = load_transaction(sso=False)
+        txid, tx, _, _ = load_transaction(sso=False)
         check_csrf()
         services().transactions.discard(txid)
         client_id, areq, national_id = tx["client_id"], tx["areq"], tx.get("national_id")

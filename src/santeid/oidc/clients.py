@@ -136,7 +136,7 @@ def refuse_internal(client_id: object) -> None:
 
 def internal_uris(path: str, origin: str | None) -> list[str]:
     """The URIs one of santeid's own clients registers for one of its pages: the path
-    (resolved against each server's issuer origin, :func:`_is_relative`: every server of one
+    (resolved against each server's issuer origin, :func:`is_relative`: every server of one
     data folder matches it) and this server's absolute URI, the form the previous release
     registered and compares as a plain string. Both for one release of overlap, so that hosts
     still running the previous release keep serving during a roll-out
@@ -186,7 +186,7 @@ def _secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _is_relative(uri: str) -> bool:
+def is_relative(uri: str) -> bool:
     """A path on the server's own origin (``/sandbox/debugger/callback``): as Keycloak's
     relative redirect URIs, resolved against the root URL — here the issuer's origin — when
     checked (https://www.keycloak.org/docs/latest/server_admin/#_oidc_clients, "Root URL";
@@ -292,7 +292,7 @@ def _check_uri(uri: object, field: str) -> str:
             f"{field}: {uri!r} uses the {parts.scheme}: scheme, which runs script",
             "invalid_redirect_uri",
         )
-    if _is_relative(uri):
+    if is_relative(uri):
         pass
     elif not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
         raise InvalidClientMetadata(
@@ -310,7 +310,7 @@ def _check_client_uri(uri: object) -> str:
     """RFC 7591 §2 ``client_uri``, Keycloak's "Home URL" (``baseUrl``): a link the browser
     follows from the logged-out page, so an ``http(s)`` URL or a path (:func:`_check_uri`)."""
     home = _check_uri(uri, "client_uri")
-    if not _is_relative(home) and urlsplit(home).scheme not in ("http", "https"):
+    if not is_relative(home) and urlsplit(home).scheme not in ("http", "https"):
         raise InvalidClientMetadata("client_uri must be an http(s) URL or a path (/…)")
     return home
 
@@ -713,7 +713,7 @@ class Client(ClientMixin):
         )
 
     def _resolved(self, uri: str) -> str:
-        if self.origin and _is_relative(uri):
+        if self.origin and is_relative(uri):
             return self.origin + uri
         return uri
 

@@ -11,7 +11,7 @@ identifier typed (:func:`santeid.login.views.identify`), the authenticators' ans
 (:func:`santeid.login.authenticators.advance`, what the waiting page's poll reads) and the end
 of the login (:func:`santeid.login.views.finish`). Nothing here decides who may log in; a
 login whose client is gone meanwhile ends without a code by the login pages' rule
-(:func:`santeid.login.views.ended_for_client_gone`), refused ``client_gone``.
+(:func:`santeid.login.views.still_answerable`), refused ``client_gone``.
 
 Every answer names the login (``login_id``), readable with ``GET /sandbox/api/logins/{login_id}``
 for at least ``login_transaction_lifetime`` after the start: while it runs, its login
@@ -186,8 +186,9 @@ def _ended(login: ScriptedLogin) -> ScriptedLogin:
     return login
 
 
-def _end(txid: str, tx: dict) -> ScriptedLogin | None:
-    """End approved login ``txid`` (:func:`santeid.login.views.finish`) and record its answer;
+def _end(txid: str, tx: dict, answerable: Any) -> ScriptedLogin | None:
+    """End approved login ``txid`` (:func:`santeid.login.views.finish`, with ``answerable``
+    from :func:`_check_answerable` in this call) and record its answer;
     ``None`` if another call ended it first. From the moment this call alone ends it until
     the answer is recorded, the record is the mark :data:`ENDING`, put before the transaction
     is used up; a completion that fails midway removes it (the store failing too, it expires
@@ -202,7 +203,7 @@ def _end(txid: str, tx: dict) -> ScriptedLogin | None:
         marked = True
 
     try:
-        response = views.finish(txid, tx, claimed=mark)
+        response = views.finish(txid, tx, answerable, claimed=mark)
         if response is None:
             return None
         return _ended(
@@ -252,16 +253,21 @@ def _transaction(login_id: str) -> dict | None:
     return tx
 
 
-def _check_answerable(txid: str, tx: dict | None) -> None:
+def _check_answerable(txid: str, tx: dict | None) -> Any:
     """Refuse (``client_gone``) login ``tx`` not ended yet whose client can no longer be
     answered — removed, or its ``redirect_uri`` no longer registered — once ended without a
-    code, by the login pages' rule (:func:`santeid.login.views.ended_for_client_gone`)."""
-    if tx is not None and tx["state"] != "done" and views.ended_for_client_gone(txid, tx):
+    code, by the login pages' rule (:func:`santeid.login.views.still_answerable`); else what
+    that rule answered (None for a login ended or gone), for :func:`_end`."""
+    if tx is None or tx["state"] == "done":
+        return None
+    answerable = views.still_answerable(txid, tx)
+    if answerable is None:
         raise ScriptedLoginError(
             "client_gone",
             "the service's client was removed, or no longer registers the login's "
             "redirect_uri: the login ended without a code",
         )
+    return answerable
 
 
 def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
@@ -276,9 +282,9 @@ def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
         tx = _transaction(txid)
     # Checked once the wait is over (the client may have gone during it), before the login
     # ends or is read as it stands.
-    _check_answerable(txid, tx)
+    answerable = _check_answerable(txid, tx)
     if tx is not None and tx["state"] == "approved" and complete:
-        ended = _end(txid, tx)
+        ended = _end(txid, tx, answerable)
         if ended is not None:
             return ended
         tx = None  # another call ended it first

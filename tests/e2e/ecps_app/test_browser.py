@@ -276,6 +276,12 @@ def redeem(server, redirected: str) -> dict:
     return answer.json()
 
 
+#: DevTools' network emulation (Network.emulateNetworkConditions): the phone without network —
+#: navigator.onLine false, the "offline" event, every request failing — and back.
+OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+ONLINE = {**OFFLINE, "offline": False}
+
+
 # -- fixtures ---------------------------------------------------------------------------------
 
 
@@ -623,8 +629,18 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
         own_server.process.terminate()
         own_server.process.wait(timeout=10)
         phone.get(f"{own_server.base}/ecps/app/")
-        wait_for(lambda: css(phone, "#request-list"), what="the home screen, offline")
-        assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen, server gone")
+        # The phone is online, the server is not there: the service cannot be reached, which
+        # is not the phone being offline.
+        assert phone.execute_script("return navigator.onLine") is True
+        banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
+        assert banner.startswith("Service injoignable pour le moment"), banner
+        # The phone loses its network too (DevTools' network emulation: navigator.onLine
+        # false, the "offline" event): now it is offline.
+        phone.execute_cdp_cmd("Network.enable", {})
+        phone.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
+        wait_for(lambda: text_of(phone, "#network-banner").startswith("Hors ligne"), what="offline")
+        assert phone.execute_script("return navigator.onLine") is False
         shown = offline_code(phone, PIN)
         assert re.fullmatch(r"\d{6}", shown)
         if int(time.time() // 30) == step:
@@ -749,7 +765,7 @@ def test_the_offline_code_follows_the_server_time_and_says_the_phone_clock_is_wr
         wait_for(lambda: phone.execute_script("return localStorage.getItem('santeid-ecps-skew')"))
         assert offline_code(phone, PIN) in expected_codes(secret)
         assert "décalée de 2 min" in text_of(phone, "#offline-clock")
-        # No network for the device API now: the difference learnt last time still applies.
+        # No answer from the device API now: the difference learnt last time still applies.
         scripts.append(
             phone.execute_cdp_cmd(
                 "Page.addScriptToEvaluateOnNewDocument",
@@ -761,7 +777,8 @@ def test_the_offline_code_follows_the_server_time_and_says_the_phone_clock_is_wr
             )["identifier"]
         )
         phone.refresh()
-        assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
+        banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
+        assert banner.startswith("Service injoignable pour le moment"), banner
         assert offline_code(phone, PIN) in expected_codes(secret)
         assert "décalée de 2 min" in text_of(phone, "#offline-clock")
     finally:
@@ -785,8 +802,9 @@ def test_a_stalled_decision_ends_as_a_network_error(server, activated):
     try:
         css(phone, "#approve").click()
         assert css(phone, "#request-body").get_attribute("data-step") == "sent"
+        # The phone is online: the service cannot be reached, not "offline".
         wait_for(
-            lambda: "Le serveur ne répond pas" in text_of(phone, "#decision-error"),
+            lambda: text_of(phone, "#decision-error").startswith("Le service est injoignable"),
             what="the network error",
             timeout=25,
         )
@@ -1011,10 +1029,14 @@ TEXT_ROWS = table_rows(
 )
 #: The calls of each "When" of the table (what their URL holds).
 WHEN = {"waiting for requests (long poll)": "/requests?wait", "sending a decision": "/decision"}
-#: The answer of each "Answer" of the table: (status, problem code); status 0: no network.
+#: The answer of each "Answer" of the table: (status, problem code); status 0: no answer with
+#: the phone online (the request fails in the network), -1: the phone offline (DevTools'
+#: network emulation); a status without a code: a proxy's page, no problem document.
 ANSWERS = {
-    "no network": (0, ""),
-    "no network, or no answer within 15 s": (0, ""),
+    "no network (the phone offline)": (-1, ""),
+    "no answer (the phone online: the server stopped or unreachable)": (0, ""),
+    "no answer, or none within 15 s (the phone online)": (0, ""),
+    "`502` from a proxy in front (no problem document; `503` and `504` too)": (502, ""),
     "`503 temporarily_unavailable`": (503, "temporarily_unavailable"),
     "`500 internal_error` (any other `5xx`)": (500, "internal_error"),
     "`429 too_many_waits`": (429, "too_many_waits"),
@@ -1028,20 +1050,26 @@ ANSWERS = {
 #: Where each "Where" of the table is on the screen.
 WHERE = {"banner": "#network-banner", "under the keypad": "#decision-error"}
 #: In the page, from now on: the answer to the device API calls whose URL holds ``pattern`` —
-#: a problem as the server writes them (RFC 9457, with ``server_time``: protocol §7) or, with
-#: status 0, no network.
+#: a problem as the server writes them (RFC 9457, with ``server_time``: protocol §7), a proxy's
+#: HTML page without a code or, with status 0, no network.
 ANSWER_IN_PAGE = """
 const [pattern, status, code] = arguments;
 if (!window.realFetch) window.realFetch = window.fetch.bind(window);
 window.fetch = (url, options) => {
   if (!String(url).includes(pattern)) return window.realFetch(url, options);
   if (!status) return Promise.reject(new TypeError("Failed to fetch"));
+  if (!code) return Promise.resolve(new Response("<html><body>Bad Gateway</body></html>",
+    {status, headers: {"Content-Type": "text/html"}}));
   const problem = {type: "about:blank", title: code, status, detail: code, code,
     server_time: Math.floor(Date.now() / 1000)};
   return Promise.resolve(new Response(JSON.stringify(problem),
     {status, headers: {"Content-Type": "application/problem+json"}}));
 };
 """
+
+
+def answer_id(status: int, code: str) -> str:
+    return code or {-1: "offline", 0: "unanswered"}.get(status, f"proxy-{status}")
 
 
 def test_the_texts_table_names_only_situations_the_texts_test_makes():
@@ -1056,7 +1084,7 @@ def test_the_texts_table_names_only_situations_the_texts_test_makes():
 @pytest.mark.parametrize(
     "row",
     [
-        pytest.param(row, id=f"{index}-{ANSWERS.get(row[1], (0, 'network'))[1] or 'network'}")
+        pytest.param(row, id=f"{index}-{answer_id(*ANSWERS.get(row[1], (0, '')))}")
         for index, row in enumerate(TEXT_ROWS)
     ],
 )
@@ -1069,18 +1097,31 @@ def test_each_documented_text_is_shown_in_its_situation(server, activated, row, 
         css(phone, "#lang-toggle").click()
         wait_for(lambda: text_of(phone, "#tab-requests") == "Requests", what="English")
     status, code = ANSWERS[answer]
-    if WHEN[when] == "/decision":
-        _, binding = start_ciba(server)
-        open_request(phone, "Logiciel de cabinet", binding)
-        pin_on_pad(phone, PIN)
-        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
-        css(phone, "#approve").click()
-    else:
-        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
-        # A push message makes the app poll at once.
-        phone.execute_script(
-            "navigator.serviceWorker.dispatchEvent("
-            "new MessageEvent('message', {data: {type: 'request'}}))"
-        )
-    expected = french if language == "fr" else english
-    wait_for(lambda: text_of(phone, WHERE[where]) == expected, what=expected)
+
+    def answer_so() -> None:
+        if status < 0:  # the phone offline: every request fails in the network
+            phone.execute_cdp_cmd("Network.enable", {})
+            phone.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
+        else:
+            phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
+
+    try:
+        if WHEN[when] == "/decision":
+            _, binding = start_ciba(server)
+            open_request(phone, "Logiciel de cabinet", binding)
+            pin_on_pad(phone, PIN)
+            answer_so()
+            css(phone, "#approve").click()
+        else:
+            answer_so()
+            # A push message makes the app poll at once.
+            phone.execute_script(
+                "navigator.serviceWorker.dispatchEvent("
+                "new MessageEvent('message', {data: {type: 'request'}}))"
+            )
+        expected = french if language == "fr" else english
+        wait_for(lambda: text_of(phone, WHERE[where]) == expected, what=expected)
+        assert phone.execute_script("return navigator.onLine") is (status >= 0)
+    finally:
+        if status < 0:
+            phone.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
