@@ -57,18 +57,34 @@ def server(tmp_path_factory, redis_server):
 
 
 def _browser_login(authorization_url: str, national_id: str) -> str:
-    """What a browser does: follow to the login page, submit the identifier, wait, continue."""
+    """What a browser does: follow to the login page, submit the identifier, wait, continue.
+    The redirect to the client's callback, which the browser would follow, is returned."""
     browser = requests.Session()
     response = browser.get(authorization_url, allow_redirects=False)
     assert response.status_code == 302
     login_url = urljoin(authorization_url, response.headers["Location"])
+    origin = f"{urlsplit(login_url).scheme}://{urlsplit(login_url).netloc}"
     page = browser.get(login_url)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    posted = browser.post(login_url, data={"national_id": national_id, "csrf_token": csrf})
-    assert "Validation en cours" in posted.text
+    posted = browser.post(
+        login_url,
+        data={"national_id": national_id, "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    assert posted.status_code == 303
+    # The waiting page — or, when the sandbox approved before the browser asked for it (a
+    # loaded machine), the completion already, leading to the client.
+    url = urljoin(login_url, posted.headers["Location"])
+    while True:
+        answer = browser.get(url, allow_redirects=False)
+        if answer.status_code not in (302, 303):
+            break
+        url = urljoin(url, answer.headers["Location"])
+        if not url.startswith(f"{origin}/"):
+            return url
+    assert "Validation en cours" in answer.text
     tx = parse_qs(urlsplit(login_url).query)["tx"][0]
     realm = urlsplit(login_url).path.split("/login-actions/")[0]
-    origin = f"{urlsplit(login_url).scheme}://{urlsplit(login_url).netloc}"
     for _ in range(50):
         state = browser.get(f"{origin}{realm}/login-actions/status", params={"tx": tx}).json()[
             "state"

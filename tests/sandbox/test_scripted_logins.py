@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
@@ -282,14 +283,20 @@ def approved_login(client, flow) -> str:
     return login["login_id"]
 
 
-def slow_code_issuance(monkeypatch, seconds: float) -> None:
+def slow_code_issuance(
+    monkeypatch, seconds: float = 0, while_issuing: Callable[[], object] | None = None
+) -> None:
     """The authorization side takes ``seconds`` to issue the code, once the login
-    transaction is used up (``santeid.login.views.finish``)."""
+    transaction is used up (``santeid.login.views.finish``) — or, given ``while_issuing``,
+    the time that call takes."""
     side = views.authorization
 
     class Slow:
         def complete(self, request_, authentication, answerable):
-            time.sleep(seconds)
+            if while_issuing is None:
+                time.sleep(seconds)
+            else:
+                while_issuing()
             return side().complete(request_, authentication, answerable)
 
         def still_answerable(self, request_):
@@ -299,35 +306,47 @@ def slow_code_issuance(monkeypatch, seconds: float) -> None:
 
 
 def test_a_login_being_ended_is_never_unknown(app, flow, client, monkeypatch):
-    """Reads and other completions while ``/complete`` ends the login (here the code takes
-    0.2 s to issue) answer ``approved`` or the ``done`` answer, never ``unknown_login``."""
+    """Reads and other completions made while ``/complete`` ends the login (the code's
+    issuance, after the login is used up, held here) wait for its answer and give it, or
+    ``approved``: never ``unknown_login``."""
     login_id = approved_login(client, flow)
-    slow_code_issuance(monkeypatch, 0.2)
-    stop, seen = threading.Event(), []
+    issuing, released = threading.Event(), threading.Event()
 
-    def reader() -> None:
-        other = app.test_client()
-        while not stop.is_set():
-            for answer in (
-                other.get(f"{API}/logins/{login_id}"),
-                other.post(f"{API}/logins/{login_id}/complete", json={"wait": 0}),
-            ):
-                seen.append((answer.status_code, answer.get_json()))
+    def hold_issuance() -> None:
+        issuing.set()
+        released.wait(30)
 
-    thread = threading.Thread(target=reader)
-    thread.start()
+    slow_code_issuance(monkeypatch, while_issuing=hold_issuance)
+
+    def in_thread(call) -> tuple[threading.Thread, list]:
+        answers: list = []
+        thread = threading.Thread(target=lambda: answers.append(call()))
+        thread.start()
+        return thread, answers
+
+    def read():
+        return app.test_client().get(f"{API}/logins/{login_id}")
+
+    def complete():
+        return app.test_client().post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+
+    ending, ended = in_thread(complete)
+    meanwhile = []
     try:
-        time.sleep(0.02)
-        done = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
-        time.sleep(0.05)
+        assert issuing.wait(30), "the completion never reached the code's issuance"
+        meanwhile = [in_thread(call) for call in (read, complete, read, complete)]
+        time.sleep(0.1)  # they are made while the login is being ended (ENDING_WAIT is 5 s)
     finally:
-        stop.set()
-        thread.join()
+        released.set()
+        ending.join()
+        for thread, _ in meanwhile:
+            thread.join()
+    done = ended[0]
     assert done.status_code == 200 and done.get_json()["state"] == "done"
-    assert len(seen) >= 4
-    for status, body in seen:
-        assert status == 200, body
-        assert body == done.get_json() or body["state"] == "approved", body
+    assert len(meanwhile) == 4
+    for _, (answer,) in meanwhile:
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json() == done.get_json() or answer.get_json()["state"] == "approved"
 
 
 def test_a_login_ended_by_another_call_meanwhile_is_never_read_as_waiting(
