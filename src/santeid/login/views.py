@@ -27,10 +27,10 @@ from santeid import error_formats
 from santeid.cache_control import no_store
 from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.totp import TotpError
+from santeid.errors import back_link
 from santeid.errors import error_page
+from santeid.errors import lead_back_to_client
 from santeid.errors import oauth_error
-from santeid.errors import page_client_home
-from santeid.errors import show_client_on_pages
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import authorization
@@ -94,13 +94,13 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     languages: ``LoginPageTest`` and its neighbours, method by method"). The login's client,
     when santeid knows it — the transaction's, else the one ``santeid_restart`` names for it —
     is the one this request's error pages link back to
-    (:func:`santeid.errors.show_client_on_pages`)."""
+    (:func:`santeid.errors.lead_back_to_client`)."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
-        show_client_on_pages(remembered_client_id(txid))
+        lead_back_to_client(remembered_client_id(txid))
         return txid, {}, pick_locale(None, request.args.get("kc_locale")), _UNKNOWN_TX
-    show_client_on_pages(tx["client_id"])
+    lead_back_to_client(tx["client_id"])
     locale = tx["areq"].get("locale", "fr")
     if not is_this_browser(tx["bid"]):
         # Binding to the browser stops a login started elsewhere from being finished here
@@ -138,7 +138,7 @@ def load_transaction(*, sso: bool = True):
             # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
             # Keycloak's info page links back to the client its URL names (``info.ftl``).
-            page = render_template("already_logged_in.html", t=t, home=page_client_home())
+            page = render_template("already_logged_in.html", t=t, home=back_link())
             abort(make_response(page))
     if refusal is not None:
         status, title, detail, _, _ = refusal
