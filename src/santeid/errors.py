@@ -50,23 +50,32 @@ _WAY_BACK = "santeid_way_back"
 @dataclass(frozen=True)
 class WayBack:
     """Where this request's pages lead back: the one rule of the link under an error page
-    (``_back_to_application.html``, :func:`back_link`), set by the part of santeid that knows
-    where the person came from. ``client_id``: the client whose home page the pages link
-    back to ("« Revenir à l'application", Keycloak's "« Back to Application" to the client's
-    "Home URL"); ``own_page``: a page of santeid's own they link back to instead (the e-CPS
-    devices list). Neither: no link."""
+    (``_back_to_application.html``, :func:`back_link`) and of its advice
+    (:func:`error_page`), set by the part of santeid that knows where the person came from.
+    ``service``: a service sent the browser here (an authorization request, a logout, a
+    login's pages), the page tells the person to go back to it; ``client_id``: that
+    service's client, whose home page the pages link back to ("« Revenir à l'application",
+    Keycloak's "« Back to Application" to the client's "Home URL"), when known;
+    ``own_page``: a page of santeid's own they link back to instead (the e-CPS devices list).
+    None of them (a page opened directly, the e-CPS pages): no link, no such advice."""
 
+    service: bool = False
     client_id: str | None = None
     own_page: str | None = None
 
 
-def lead_back_to_client(client_id: str | None) -> None:
-    """Name the client whose home page this request's pages link back to (:func:`back_link`):
-    the authorization endpoint's and the logout's client once known, a login's client on its
-    pages. Keycloak's endpoints set the client in the session's context "to be shown on
-    error/info page" — the authorization endpoint once ``checkClient`` found it, the logout
-    before it checks ``post_logout_redirect_uri``, the login actions the one their URL's
-    ``client_id`` names (``SessionCodeChecks.initialVerifyAuthSession``), then the
+def _way_back() -> WayBack:
+    return g.get(_WAY_BACK) or WayBack()
+
+
+def lead_back_to_service(client_id: str | None = None) -> None:
+    """This request's pages were reached from a service: they tell the person to go back to
+    it, and link back to the home page of its client ``client_id`` once known
+    (:func:`back_link`): the authorization endpoint's and the logout's client, a login's
+    client on its pages. Keycloak's endpoints set the client in the session's context "to be
+    shown on error/info page" — the authorization endpoint once ``checkClient`` found it, the
+    logout before it checks ``post_logout_redirect_uri``, the login actions the one their
+    URL's ``client_id`` names (``SessionCodeChecks.initialVerifyAuthSession``), then the
     authentication session's (``initialVerify``) — and ``FreeMarkerLoginFormsProvider`` hands
     that client to ``error.ftl``, ``info.ftl`` and ``logout-confirm.ftl``, which link to its
     ``baseUrl``
@@ -75,7 +84,7 @@ def lead_back_to_client(client_id: str | None) -> None:
     https://github.com/keycloak/keycloak/blob/0cf946888b40c9e71b8a0b4943c991bf1161fb28/themes/src/main/resources/theme/base/login/error.ftl;
     docs/reference/keycloak-behaviour.md, "Authorization endpoint", "Login pages",
     "Logout")."""
-    setattr(g, _WAY_BACK, WayBack(client_id=client_id))
+    setattr(g, _WAY_BACK, WayBack(service=True, client_id=client_id))
 
 
 def lead_back_to_own_page(url: str) -> None:
@@ -90,7 +99,7 @@ def back_link() -> str | None:
     name, looked up now: none for a client removed since or registered without
     ``client_uri``, nor while the client registry does not answer (the outage page must
     still be shown). Never a URL of the request."""
-    way_back = g.get(_WAY_BACK) or WayBack()
+    way_back = _way_back()
     if way_back.own_page is not None:
         return way_back.own_page
     if way_back.client_id is None:
@@ -116,11 +125,13 @@ def error_page(
     ``ErrorPage``'s description) is shown in that language, as Keycloak's login theme shows
     it (:func:`santeid.oidc.keycloak_errors.page_text`). It links back where the request's
     pages lead (:func:`back_link`), as Keycloak's ``error.ftl`` links to the client of its
-    context."""
+    context, and only a page reached from a service advises going back to it (santeid's own
+    words: Keycloak's ``error.ftl`` has none; :class:`WayBack`)."""
     home = back_link()
+    advice = t("error_back") if _way_back().service else None
     detail = keycloak_errors.page_text(detail, t)
     response = make_response(
-        render_template("error.html", t=t, title=title, detail=detail, home=home)
+        render_template("error.html", t=t, title=title, detail=detail, home=home, advice=advice)
     )
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -202,9 +213,10 @@ def html_error(exc: Exception):
     Keycloak's ``KeycloakErrorHandler`` renders ``error.ftl`` without a client
     (``initAttributes``,
     https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/services/error/KeycloakErrorHandler.java),
-    and a stale login form is its "page expired", which has no such link either."""
+    and a stale login form is its "page expired", which has no such link either. A page
+    reached from a service still advises going back to it."""
     if not isinstance(exc, ErrorPage):
-        g.pop(_WAY_BACK, None)
+        setattr(g, _WAY_BACK, WayBack(service=_way_back().service))
     t = _translator()
     failed = outages.failed_part(exc)
     if failed is not None:

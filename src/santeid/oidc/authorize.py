@@ -425,7 +425,7 @@ def check_client(params):
 def page_client_id(params) -> str | None:
     """The client whose home page (``client_uri``) the request's error pages link back to:
     the one its ``client_id`` names, looked up when the page is drawn
-    (``santeid.errors.lead_back_to_client``), so a link only once that client is known.
+    (``santeid.errors.lead_back_to_service``), so a link only once that client is known.
     Keycloak's authorization endpoint sets the client in the session's context as soon as
     ``checkClient`` found it, and its error page then links "« Back to Application" to the
     client's Home URL, for every later refusal — an unregistered ``redirect_uri``, a request

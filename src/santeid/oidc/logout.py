@@ -52,7 +52,7 @@ from flask import url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.errors import back_link
-from santeid.errors import lead_back_to_client
+from santeid.errors import lead_back_to_service
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
@@ -255,6 +255,8 @@ def parse_request(svc, params) -> LogoutRequest:
     absent one (``LogoutEndpoint.logout`` tests each for ``null``), so ``id_token_hint=`` is an
     invalid hint, ``post_logout_redirect_uri=`` an unregistered URI and ``client_id=`` a
     client that does not exist (docs/reference/keycloak-behaviour.md, "Logout")."""
+    # A service sent the browser here: its refusals say to go back to it (no link yet).
+    lead_back_to_service()
     if "redirect_uri" in params:
         # Keycloak's legacy parameter, refused unless its legacy option is on (it is not).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_REDIRECT_URI_PARAMETER)
@@ -276,7 +278,7 @@ def parse_request(svc, params) -> LogoutRequest:
     # Keycloak makes the client its context's here: the logout's pages, and its refusals from
     # now on, link back to its home page, as its logout confirmation, info and error pages
     # link to the client's "Home URL"; an unknown client has none.
-    lead_back_to_client(None if client is None else client.client_id)
+    lead_back_to_service(None if client is None else client.client_id)
     policy = svc.settings.keycloak.post_logout_redirect_policy
     if target is not None and (
         client is None or not client.check_post_logout_redirect_uri(target, policy)

@@ -47,7 +47,7 @@ def authorization():
     if again is not None:
         return again
     sent = request.form if request.method == "POST" else request.args
-    errors.lead_back_to_client(authorize.page_client_id(sent))
+    errors.lead_back_to_service(authorize.page_client_id(sent))
     params = request_objects.resolve(sent)
     outcome = authorize.authorization_outcome(params)
     if isinstance(outcome, PendingLogin):
