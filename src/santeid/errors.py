@@ -27,7 +27,6 @@ from santeid import outages
 from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
-from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
@@ -120,16 +119,14 @@ def error_page(
     status: int,
     headers: dict | None = None,
 ):
-    """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
-    language: a ``detail`` that is one of Keycloak's page messages in English (an
-    ``ErrorPage``'s description) is shown in that language, as Keycloak's login theme shows
-    it (:func:`santeid.oidc.keycloak_errors.page_text`). It links back where the request's
+    """The error page (``error.html``) every part of santeid shows a person, ``detail`` in
+    ``t``'s language (an ``ErrorPage``'s, :meth:`~santeid.oidc.authorize.ErrorPage.detail`).
+    It links back where the request's
     pages lead (:func:`back_link`), as Keycloak's ``error.ftl`` links to the client of its
     context, and only a page reached from a service advises going back to it (santeid's own
     words: Keycloak's ``error.ftl`` has none; :class:`WayBack`)."""
     home = back_link()
     advice = t("error_back") if _way_back().service else None
-    detail = keycloak_errors.page_text(detail, t)
     response = make_response(
         render_template("error.html", t=t, title=title, detail=detail, home=home, advice=advice)
     )
@@ -239,7 +236,7 @@ def html_error(exc: Exception):
         return error_page(t, t("error_title_code", error="server_error"), exc.description, 500)
     if isinstance(exc, ErrorPage):
         title = t("error_title_code", error=exc.error)
-        return error_page(t, title, exc.description, exc.status)
+        return error_page(t, title, exc.detail(t), exc.status)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response

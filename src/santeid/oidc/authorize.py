@@ -134,15 +134,26 @@ LENGTH_CHECKED = (
 
 
 class ErrorPage(Exception):
-    """An error that must be shown to the user, not sent to the client. The page links back
-    where the request's pages lead (``santeid.errors.back_link``): at the authorization
-    endpoint, to the client the request names once it is known (:func:`page_client_id`)."""
+    """An error that must be shown to the user, not sent to the client. ``message``: one of
+    Keycloak's page messages, by its key (``keycloak_errors.PageMessage``), which the page
+    shows in its language (:meth:`detail`), else a text of santeid's own (the reason of a
+    request object refused, which only a JSON answer shows). ``description``: its English,
+    for JSON answers, logs and events. The page links back where the request's pages lead
+    (``santeid.errors.back_link``): at the authorization endpoint, to the client the request
+    names once it is known (:func:`page_client_id`)."""
 
-    def __init__(self, error: str, description: str, status: int = 400):
-        super().__init__(description)
+    def __init__(self, error: str, message: keycloak_errors.PageMessage | str, status: int = 400):
+        super().__init__(str(message))
         self.error = error
-        self.description = description
+        self.message = message
+        self.description = str(message)
         self.status = status
+
+    def detail(self, t: Translator) -> str:
+        """The text the page shows, in ``t``'s language."""
+        if isinstance(self.message, keycloak_errors.PageMessage):
+            return self.message.text(t)
+        return self.message
 
 
 class RedirectError(Exception):
@@ -455,7 +466,9 @@ def check_redirect_uri(params, client) -> tuple[str, bool]:
             return registered[0], False
     if not uri or not client.check_redirect_uri(uri):
         # Keycloak's page, for a missing URI as for an unregistered one.
-        raise ErrorPage("invalid_redirect_uri", keycloak_errors.invalid_parameter("redirect_uri"))
+        raise ErrorPage(
+            "invalid_redirect_uri", keycloak_errors.invalid_parameter_page("redirect_uri")
+        )
     return uri, True
 
 
@@ -715,7 +728,7 @@ def check_essential_acr(params) -> None:
             log.warning(
                 "Requested essential acr value %r is not a number and it is not mapped", value
             )
-            raise ErrorPage("invalid_request", keycloak_errors.invalid_parameter("claims"))
+            raise ErrorPage("invalid_request", keycloak_errors.invalid_parameter_page("claims"))
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:
