@@ -11,6 +11,7 @@ renders the error with that API's ``render`` function, or here for ``json-oauth`
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import current_app
 from flask import g
@@ -26,7 +27,6 @@ from santeid import outages
 from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
-from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
@@ -42,37 +42,71 @@ def _translator() -> Translator:
     return Translator(pick_locale(request.args.get("ui_locales"), request.args.get("kc_locale")))
 
 
-#: ``flask.g`` attribute: the client this request's error pages link back to.
-_PAGE_CLIENT = "santeid_page_client_id"
+#: ``flask.g`` attribute: where this request's pages lead back (:class:`WayBack`).
+_WAY_BACK = "santeid_way_back"
 
 
-def show_client_on_pages(client_id: str | None) -> None:
-    """Name the client whose home page this request's error pages link back to ("« Revenir à
-    l'application", :func:`page_client_home`): the login pages name their login's client.
-    Keycloak's login actions set the client in the session's context "to be shown on
-    error/info page" — the one their URL's ``client_id`` names
-    (``SessionCodeChecks.initialVerifyAuthSession``), then the authentication session's
-    (``initialVerify``) — and ``FreeMarkerLoginFormsProvider`` hands that client to
-    ``error.ftl`` and ``info.ftl``, which link to its ``baseUrl``
+@dataclass(frozen=True)
+class WayBack:
+    """Where this request's pages lead back: the one rule of the link under an error page
+    (``_back_to_application.html``, :func:`back_link`) and of its advice
+    (:func:`error_page`), set by the part of santeid that knows where the person came from.
+    ``service``: a service sent the browser here (an authorization request, a logout, a
+    login's pages), the page tells the person to go back to it; ``client_id``: that
+    service's client, whose home page the pages link back to ("« Revenir à l'application",
+    Keycloak's "« Back to Application" to the client's "Home URL"), when known;
+    ``own_page``: a page of santeid's own they link back to instead (the e-CPS devices list).
+    None of them (a page opened directly, the e-CPS pages): no link, no such advice."""
+
+    service: bool = False
+    client_id: str | None = None
+    own_page: str | None = None
+
+
+def _way_back() -> WayBack:
+    return g.get(_WAY_BACK) or WayBack()
+
+
+def lead_back_to_service(client_id: str | None = None) -> None:
+    """This request's pages were reached from a service: they tell the person to go back to
+    it, and link back to the home page of its client ``client_id`` once known
+    (:func:`back_link`): the authorization endpoint's and the logout's client, a login's
+    client on its pages. Keycloak's endpoints set the client in the session's context "to be
+    shown on error/info page" — the authorization endpoint once ``checkClient`` found it, the
+    logout before it checks ``post_logout_redirect_uri``, the login actions the one their
+    URL's ``client_id`` names (``SessionCodeChecks.initialVerifyAuthSession``), then the
+    authentication session's (``initialVerify``) — and ``FreeMarkerLoginFormsProvider`` hands
+    that client to ``error.ftl``, ``info.ftl`` and ``logout-confirm.ftl``, which link to its
+    ``baseUrl``
     (https://github.com/keycloak/keycloak/blob/45693915ebbe63b618d8aa0855b7dfb65a151297/services/src/main/java/org/keycloak/services/resources/SessionCodeChecks.java,
     https://github.com/keycloak/keycloak/blob/010ae0b336150f439e7029bcc37c7c399cd6edb6/services/src/main/java/org/keycloak/forms/login/freemarker/FreeMarkerLoginFormsProvider.java,
     https://github.com/keycloak/keycloak/blob/0cf946888b40c9e71b8a0b4943c991bf1161fb28/themes/src/main/resources/theme/base/login/error.ftl;
-    docs/reference/keycloak-behaviour.md, "Login pages")."""
-    setattr(g, _PAGE_CLIENT, client_id)
+    docs/reference/keycloak-behaviour.md, "Authorization endpoint", "Login pages",
+    "Logout")."""
+    setattr(g, _WAY_BACK, WayBack(service=True, client_id=client_id))
 
 
-def page_client_home() -> str | None:
-    """The registered home page (``client_uri``, Keycloak's "Home URL") of the client this
-    request's pages name (:func:`show_client_on_pages`), looked up now: none for a client
-    removed since or registered without ``client_uri``, nor while the client registry does
-    not answer (the outage page must still be shown). Never a URL of the request."""
-    client_id = g.get(_PAGE_CLIENT)
-    if client_id is None:
+def lead_back_to_own_page(url: str) -> None:
+    """This request's pages link back to ``url``, a page of santeid's own the person came
+    from (the e-CPS devices list), not to a client."""
+    setattr(g, _WAY_BACK, WayBack(own_page=url))
+
+
+def back_link() -> str | None:
+    """Where this request's pages link back (:class:`WayBack`): the page of santeid's own,
+    else the registered home page (``client_uri``, Keycloak's "Home URL") of the client they
+    name, looked up now: none for a client removed since or registered without
+    ``client_uri``, nor while the client registry does not answer (the outage page must
+    still be shown). Never a URL of the request."""
+    way_back = _way_back()
+    if way_back.own_page is not None:
+        return way_back.own_page
+    if way_back.client_id is None:
         return None
     from santeid.services import services
 
     try:
-        client = services().clients.get(client_id)
+        client = services().clients.get(way_back.client_id)
     except outages.OUTAGES:
         return None
     return None if client is None else client.client_uri
@@ -84,20 +118,17 @@ def error_page(
     detail: str,
     status: int,
     headers: dict | None = None,
-    home: str | None = None,
 ):
-    """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
-    language: a ``detail`` that is one of Keycloak's page messages in English (an
-    ``ErrorPage``'s description) is shown in that language, as Keycloak's login theme shows
-    it (:func:`santeid.oidc.keycloak_errors.page_text`). It links back to ``home``, a
-    client's home page (``ErrorPage.home``), else to the home page of the client the
-    request's pages name (:func:`page_client_home`), as Keycloak's ``error.ftl`` links to the
-    client of its context."""
-    if home is None:
-        home = page_client_home()
-    detail = keycloak_errors.page_text(detail, t)
+    """The error page (``error.html``) every part of santeid shows a person, ``detail`` in
+    ``t``'s language (an ``ErrorPage``'s, :meth:`~santeid.oidc.authorize.ErrorPage.detail`).
+    It links back where the request's
+    pages lead (:func:`back_link`), as Keycloak's ``error.ftl`` links to the client of its
+    context, and only a page reached from a service advises going back to it (santeid's own
+    words: Keycloak's ``error.ftl`` has none; :class:`WayBack`)."""
+    home = back_link()
+    advice = t("error_back") if _way_back().service else None
     response = make_response(
-        render_template("error.html", t=t, title=title, detail=detail, home=home)
+        render_template("error.html", t=t, title=title, detail=detail, home=home, advice=advice)
     )
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -173,13 +204,16 @@ def _form_page() -> str | None:
 
 
 def html_error(exc: Exception):
-    """``html``: the error page, in the visitor's language. It links to no client the
-    request's pages named (:func:`show_client_on_pages`): Keycloak's ``KeycloakErrorHandler``
-    renders ``error.ftl`` without a client (``initAttributes``,
+    """``html``: the error page, in the visitor's language. Only an :class:`ErrorPage` links
+    back where the request's pages lead (:func:`back_link`), as Keycloak's ``ErrorPage.error``
+    renders ``error.ftl`` with its context's client; any other error has no link:
+    Keycloak's ``KeycloakErrorHandler`` renders ``error.ftl`` without a client
+    (``initAttributes``,
     https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/services/error/KeycloakErrorHandler.java),
-    and a stale login form is its "page expired", which has no such link either; only
-    ``ErrorPage.home`` links."""
-    g.pop(_PAGE_CLIENT, None)
+    and a stale login form is its "page expired", which has no such link either. A page
+    reached from a service still advises going back to it."""
+    if not isinstance(exc, ErrorPage):
+        setattr(g, _WAY_BACK, WayBack(service=_way_back().service))
     t = _translator()
     failed = outages.failed_part(exc)
     if failed is not None:
@@ -202,7 +236,7 @@ def html_error(exc: Exception):
         return error_page(t, t("error_title_code", error="server_error"), exc.description, 500)
     if isinstance(exc, ErrorPage):
         title = t("error_title_code", error=exc.error)
-        return error_page(t, title, exc.description, exc.status, home=exc.home)
+        return error_page(t, title, exc.detail(t), exc.status)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response

@@ -140,7 +140,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
         # Keycloak's login theme, messages_fr.properties: the texts of its error pages that
         # santeid's show too, ``keycloak.<key of Keycloak's Messages.java>``
-        # (``santeid.oidc.keycloak_errors.page_text``).
+        # (``santeid.oidc.keycloak_errors.PageMessage``).
         "keycloak.invalidRequestMessage": "Requête invalide",
         "keycloak.clientNotFoundMessage": "Client inconnu.",
         "keycloak.invalidParameterMessage": "Paramètre invalide : {parameter}",

@@ -186,6 +186,13 @@ def back_link(page) -> str | None:
     return None if found is None else found.group(1)
 
 
+def error_advice(page) -> str | None:
+    """The advice under ``page``'s error detail (``error.html``'s ``id="error-advice"``), as a
+    browser shows it, or None without one."""
+    found = re.search(r'id="error-advice">([^<]*)</p>', page.get_data(as_text=True))
+    return None if found is None else html.unescape(found.group(1))
+
+
 def error_detail(page) -> str:
     """The text of ``page``'s error detail (``error.html``'s ``id="error-detail"``, where
     Keycloak's ``error.ftl`` writes its message), as a browser shows it."""

@@ -28,6 +28,7 @@ from santeid.cps.cards import national_id_from_subject
 from santeid.cps.cards import trusted_authorities
 from santeid.cps.cards import trusted_authorities_file
 from santeid.cps.cards import verify_card_certificate
+from santeid.errors import lead_back_to_service
 from santeid.login.views import load_transaction
 from santeid.observability import record as observe
 from santeid.pki import certificate_name
@@ -40,6 +41,8 @@ from santeid.tls import parse_trusted_proxies
 log = logging.getLogger(__name__)
 
 bp = Blueprint("login_card", __name__)
+# A step of a login a service started, as the login pages (santeid.login.views).
+bp.before_request(lead_back_to_service)
 
 
 @bp.route("/card")

@@ -27,10 +27,10 @@ from santeid import error_formats
 from santeid.cache_control import no_store
 from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.totp import TotpError
+from santeid.errors import back_link
 from santeid.errors import error_page
+from santeid.errors import lead_back_to_service
 from santeid.errors import oauth_error
-from santeid.errors import page_client_home
-from santeid.errors import show_client_on_pages
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import authorization
@@ -53,6 +53,9 @@ from santeid.services import services
 bp = Blueprint("login", __name__)
 # The login pages answer HTML errors; the status poll of the waiting page reads JSON.
 error_formats.declare(bp, error_formats.JSON_OAUTH, endpoints=["login.status"])
+# Every login page is of a login a service started: its error pages say to go back to that
+# service, and link to its client once the login is found (_find_transaction).
+bp.before_request(lead_back_to_service)
 
 #: Endpoint of the CPS-card login (``login/card.py``), when that authenticator is installed.
 CARD_ENDPOINT = "login_card.card"
@@ -94,13 +97,13 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     languages: ``LoginPageTest`` and its neighbours, method by method"). The login's client,
     when santeid knows it — the transaction's, else the one ``santeid_restart`` names for it —
     is the one this request's error pages link back to
-    (:func:`santeid.errors.show_client_on_pages`)."""
+    (:func:`santeid.errors.lead_back_to_service`)."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
-        show_client_on_pages(remembered_client_id(txid))
+        lead_back_to_service(remembered_client_id(txid))
         return txid, {}, pick_locale(None, request.args.get("kc_locale")), _UNKNOWN_TX
-    show_client_on_pages(tx["client_id"])
+    lead_back_to_service(tx["client_id"])
     locale = tx["areq"].get("locale", "fr")
     if not is_this_browser(tx["bid"]):
         # Binding to the browser stops a login started elsewhere from being finished here
@@ -138,7 +141,7 @@ def load_transaction(*, sso: bool = True):
             # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
             # Keycloak's info page links back to the client its URL names (``info.ftl``).
-            page = render_template("already_logged_in.html", t=t, home=page_client_home())
+            page = render_template("already_logged_in.html", t=t, home=back_link())
             abort(make_response(page))
     if refusal is not None:
         status, title, detail, _, _ = refusal

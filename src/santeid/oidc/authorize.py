@@ -134,17 +134,26 @@ LENGTH_CHECKED = (
 
 
 class ErrorPage(Exception):
-    """An error that must be shown to the user, not sent to the client. ``home``: the
-    known client's ``client_uri``, which the page links back to, as Keycloak's error page
-    links to the "Home URL" of the client it knows (docs/reference/keycloak-behaviour.md,
-    "Logout" and "Authorization endpoint"; :func:`linking_home`)."""
+    """An error that must be shown to the user, not sent to the client. ``message``: one of
+    Keycloak's page messages, by its key (``keycloak_errors.PageMessage``), which the page
+    shows in its language (:meth:`detail`), else a text of santeid's own (the reason of a
+    request object refused, which only a JSON answer shows). ``description``: its English,
+    for JSON answers, logs and events. The page links back where the request's pages lead
+    (``santeid.errors.back_link``): at the authorization endpoint, to the client the request
+    names once it is known (:func:`page_client_id`)."""
 
-    def __init__(self, error: str, description: str, status: int = 400, home: str | None = None):
-        super().__init__(description)
+    def __init__(self, error: str, message: keycloak_errors.PageMessage | str, status: int = 400):
+        super().__init__(str(message))
         self.error = error
-        self.description = description
+        self.message = message
+        self.description = str(message)
         self.status = status
-        self.home = home
+
+    def detail(self, t: Translator) -> str:
+        """The text the page shows, in ``t``'s language."""
+        if isinstance(self.message, keycloak_errors.PageMessage):
+            return self.message.text(t)
+        return self.message
 
 
 class RedirectError(Exception):
@@ -424,22 +433,22 @@ def check_client(params):
     return client
 
 
-def linking_home(page: ErrorPage, params) -> ErrorPage:
-    """``page`` linking back to the home page (``client_uri``) of the client the request
-    names, once that client is known: Keycloak's authorization endpoint sets the client in
-    the session's context as soon as ``checkClient`` found it, and its error page then links
-    "« Back to Application" to the client's Home URL, for every later refusal — an
-    unregistered ``redirect_uri``, a request object or ``max_age`` refused
-    (``AuthorizationEndpoint.checkClient``, ``FreeMarkerLoginFormsProvider``, ``error.ftl``;
-    docs/reference/keycloak-behaviour.md, "Authorization endpoint"). The link is the
-    registered ``client_uri``, never a URI of the request. No link while the client is
-    unknown: none or several ``client_id``s, or one that names no client."""
-    if page.home is None:
-        try:
-            page.home = check_client(params).client_uri
-        except ErrorPage:
-            pass  # the client is unknown: no link
-    return page
+def page_client_id(params) -> str | None:
+    """The client whose home page (``client_uri``) the request's error pages link back to:
+    the one its ``client_id`` names, looked up when the page is drawn
+    (``santeid.errors.lead_back_to_service``), so a link only once that client is known.
+    Keycloak's authorization endpoint sets the client in the session's context as soon as
+    ``checkClient`` found it, and its error page then links "« Back to Application" to the
+    client's Home URL, for every later refusal — an unregistered ``redirect_uri``, a request
+    object or ``max_age`` refused (``AuthorizationEndpoint.checkClient``,
+    ``FreeMarkerLoginFormsProvider``, ``error.ftl``; docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"). The link is the registered ``client_uri``, never a URI of the
+    request. No link while the client is unknown: none or several ``client_id``s (None here),
+    or one that names no client."""
+    try:
+        return single_client_id(params)
+    except ErrorPage:
+        return None
 
 
 def check_redirect_uri(params, client) -> tuple[str, bool]:
@@ -457,7 +466,9 @@ def check_redirect_uri(params, client) -> tuple[str, bool]:
             return registered[0], False
     if not uri or not client.check_redirect_uri(uri):
         # Keycloak's page, for a missing URI as for an unregistered one.
-        raise ErrorPage("invalid_redirect_uri", keycloak_errors.invalid_parameter("redirect_uri"))
+        raise ErrorPage(
+            "invalid_redirect_uri", keycloak_errors.invalid_parameter_page("redirect_uri")
+        )
     return uri, True
 
 
@@ -717,7 +728,7 @@ def check_essential_acr(params) -> None:
             log.warning(
                 "Requested essential acr value %r is not a number and it is not mapped", value
             )
-            raise ErrorPage("invalid_request", keycloak_errors.invalid_parameter("claims"))
+            raise ErrorPage("invalid_request", keycloak_errors.invalid_parameter_page("claims"))
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:

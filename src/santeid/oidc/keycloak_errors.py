@@ -7,20 +7,19 @@ a description (Authlib raises several) gets the one of its code here, so no clie
 an error without ``error_description``; so are the texts of the authorization-code grant's
 refusals that replace Authlib's. The other specific Keycloak texts of the token, revocation and
 CIBA endpoints live with the checks that raise them. The texts of Keycloak's error pages are
-its login theme's messages, kept in both languages in ``santeid.i18n``: here in English, and
-on a page in the page's language (:func:`page_text`).
+its login theme's messages, kept in both languages in ``santeid.i18n``: an error page's
+message is carried by its key (:class:`PageMessage`), in English where a description is
+written, and on a page in the page's language.
 """
 
 from __future__ import annotations
 
-import re
-import string
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
-from santeid.i18n import MESSAGES
 from santeid.i18n import Translator
 
 #: The messages of Keycloak's login theme that santeid's error pages show, in the catalogue
@@ -30,13 +29,32 @@ from santeid.i18n import Translator
 _PAGE_MESSAGE = "keycloak."
 
 
-def _page_message(key: str, **values: str) -> str:
-    """The English of Keycloak's login-theme message ``key`` (its ``messages_en.properties``,
-    https://github.com/keycloak/keycloak/blob/00183820e60b979aa257f79e0f438a41fed42e50/themes/src/main/resources/theme/base/login/messages/messages_en.properties):
-    the description santeid raises its error pages with, which a JSON answer, a log line or
-    an event keeps in every language; only the page itself shows the page's language
-    (:func:`page_text`)."""
-    return Translator("en")(_PAGE_MESSAGE + key, **values)
+@dataclass(frozen=True)
+class PageMessage:
+    """One of Keycloak's login-theme messages, carried by an error page (``ErrorPage``): its
+    key (the catalogue's ``keycloak.<key>``) and the value of its one parameter (``{0}`` in
+    Keycloak's properties, ``{parameter}`` in the catalogue), if it has one. Keycloak's
+    login theme renders the message of its key with ``MessageFormat`` and the page's locale
+    (``FreeMarkerLoginFormsProvider``,
+    https://github.com/keycloak/keycloak/blob/c754ce686a93715fc044073115a867e4e349b586/services/src/main/java/org/keycloak/forms/login/freemarker/FreeMarkerLoginFormsProvider.java):
+    a page shows :meth:`text` in its own language — in French from Keycloak's
+    ``messages_fr.properties``
+    (https://github.com/keycloak/keycloak/blob/008e27bd470f14b03e8e5d8d15545f077db80bf0/themes/src/main/resources-community/theme/base/login/messages/messages_fr.properties:
+    "Invalid parameter: redirect_uri" is "Paramètre invalide : redirect_uri"). Its English
+    (``str()``, from ``messages_en.properties``,
+    https://github.com/keycloak/keycloak/blob/00183820e60b979aa257f79e0f438a41fed42e50/themes/src/main/resources/theme/base/login/messages/messages_en.properties)
+    is the description a JSON answer, a log line or an event keeps in every language."""
+
+    key: str
+    parameter: str | None = None
+
+    def text(self, t: Translator) -> str:
+        """The message in ``t``'s language."""
+        values = {} if self.parameter is None else {"parameter": self.parameter}
+        return t(_PAGE_MESSAGE + self.key, **values)
+
+    def __str__(self) -> str:
+        return self.text(Translator("en"))
 
 
 #: Keycloak's description of a failed client authentication, with ``invalid_client`` or
@@ -111,10 +129,10 @@ DUPLICATED_PARAMETER = "duplicated parameter"
 USERINFO_DUPLICATE_PARAMETER = "Duplicate parameter"
 #: Keycloak's error page ``invalidRequestMessage``: an authorization request without
 #: ``client_id`` or with several (same page, "Authorization endpoint").
-INVALID_REQUEST_PAGE = _page_message("invalidRequestMessage")
+INVALID_REQUEST_PAGE = PageMessage("invalidRequestMessage")
 #: Keycloak's error page ``clientNotFoundMessage``: an authorization request whose
 #: ``client_id`` names no client (same section).
-CLIENT_NOT_FOUND_PAGE = _page_message("clientNotFoundMessage")
+CLIENT_NOT_FOUND_PAGE = PageMessage("clientNotFoundMessage")
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
@@ -189,14 +207,14 @@ CERTIFICATE_MISSING_FOR_BINDING = "Client Certification missing for MTLS HoK Tok
 #: theme's texts (``invalidParameterMessage``, ``missingParameterMessage``,
 #: ``invalidRedirectUriMessage``; docs/reference/keycloak-behaviour.md, "Logout"): Keycloak's
 #: legacy ``redirect_uri`` parameter;
-LOGOUT_REDIRECT_URI_PARAMETER = _page_message("invalidParameterMessage", parameter="redirect_uri")
+LOGOUT_REDIRECT_URI_PARAMETER = PageMessage("invalidParameterMessage", "redirect_uri")
 #: a ``post_logout_redirect_uri`` with neither ``id_token_hint`` nor ``client_id``;
-LOGOUT_HINT_MISSING = _page_message("missingParameterMessage", parameter="id_token_hint")
+LOGOUT_HINT_MISSING = PageMessage("missingParameterMessage", "id_token_hint")
 #: an ``id_token_hint`` that is not an ID token of this realm, or names another client than
 #: ``client_id``;
-LOGOUT_HINT_INVALID = _page_message("invalidParameterMessage", parameter="id_token_hint")
+LOGOUT_HINT_INVALID = PageMessage("invalidParameterMessage", "id_token_hint")
 #: a ``post_logout_redirect_uri`` its client did not register, or whose client is unknown.
-LOGOUT_INVALID_REDIRECT_URI = _page_message("invalidRedirectUriMessage")
+LOGOUT_INVALID_REDIRECT_URI = PageMessage("invalidRedirectUriMessage")
 
 
 #: The authorization endpoint's "Missing parameter: …" of its redirects
@@ -250,46 +268,15 @@ def missing_parameter(name: str) -> str:
     return _MISSING_PARAMETER.format(name)
 
 
+def invalid_parameter_page(name: str) -> PageMessage:
+    """Keycloak's page ``invalidParameterMessage`` for ``name`` ("Invalid parameter: …")."""
+    return PageMessage("invalidParameterMessage", name)
+
+
 def invalid_parameter(name: str) -> str:
-    """Keycloak's page ``invalidParameterMessage`` for ``name`` ("Invalid parameter: …"), whose
-    words its authorization endpoint's redirects write too (``AuthorizationEndpointChecker``)."""
-    return _page_message("invalidParameterMessage", parameter=name)
-
-
-def _english_pattern(template: str) -> re.Pattern[str]:
-    """What ``template`` (a catalogue text) gives once filled: its words as they are, each
-    ``{name}`` any text, captured under that name."""
-    parts = []
-    for words, name, _spec, _conversion in string.Formatter().parse(template):
-        parts.append(re.escape(words))
-        if name is not None:
-            parts.append(f"(?P<{name}>.+)")
-    return re.compile("".join(parts), re.DOTALL)
-
-
-#: Each page message's key, and what its English gives once filled.
-_PAGE_MESSAGES = [
-    (key, _english_pattern(text))
-    for key, text in MESSAGES["en"].items()
-    if key.startswith(_PAGE_MESSAGE)
-]
-
-
-def page_text(description: str, t: Translator) -> str:
-    """``description`` as an error page in ``t``'s language shows it: a Keycloak page message
-    in that language, its parameter put back where that language puts it (Keycloak's login
-    theme renders the message of its key with ``MessageFormat`` and the page's locale,
-    ``FreeMarkerLoginFormsProvider``,
-    https://github.com/keycloak/keycloak/blob/c754ce686a93715fc044073115a867e4e349b586/services/src/main/java/org/keycloak/forms/login/freemarker/FreeMarkerLoginFormsProvider.java,
-    in French from its ``messages_fr.properties``,
-    https://github.com/keycloak/keycloak/blob/008e27bd470f14b03e8e5d8d15545f077db80bf0/themes/src/main/resources-community/theme/base/login/messages/messages_fr.properties:
-    "Invalid parameter: redirect_uri" is "Paramètre invalide : redirect_uri"); any other text
-    as it is."""
-    for key, english in _PAGE_MESSAGES:
-        filled = english.fullmatch(description)
-        if filled is not None:
-            return t(key, **filled.groupdict())
-    return description
+    """The English of :func:`invalid_parameter_page`, which Keycloak's authorization endpoint's
+    redirects write too (``AuthorizationEndpointChecker``)."""
+    return str(invalid_parameter_page(name))
 
 
 def invalid_token_issuer(expected: str, found: object) -> str:

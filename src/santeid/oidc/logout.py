@@ -51,6 +51,8 @@ from flask import request
 from flask import url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
+from santeid.errors import back_link
+from santeid.errors import lead_back_to_service
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
@@ -93,24 +95,22 @@ def frontchannel_logouts(clients, sid: str) -> list[tuple[str, str]]:
     return frames
 
 
-def _finish(
-    t, target: str | None, state: str | None, frames: list[tuple[str, str]], home: str | None
-):
+def _finish(t, target: str | None, state: str | None, frames: list[tuple[str, str]]):
     """Redirect to ``target`` (with ``state``, replacing a ``state`` of its query as Keycloak
     26.6.7 and 26.7.3 do, ``LogoutUtil.getRedirectUriWithAttachedState`` with
     ``KeycloakUriBuilder.replaceQueryParam``: the name compared as written, the new one
     last), or show the closed-session page; with
     front-channel iframes, the page names their services, loads them first and then
-    continues to ``target``. The closed-session page links back to ``home``, the logout's
-    client's ``client_uri``, as Keycloak's info page "You are logged out" links to the
-    client's "Home URL"; its front-channel page has no such link
+    continues to ``target``. The closed-session page links back to the logout's client's
+    ``client_uri`` (:func:`santeid.errors.back_link`), as Keycloak's info page "You are
+    logged out" links to the client's "Home URL"; its front-channel page has no such link
     (docs/reference/keycloak-behaviour.md, "Logout")."""
     if target and state is not None:
         target = add_query(without_query_parameter(target, "state"), [("state", state)])
     if not frames:
         if target:
             return redirect(target, code=302)
-        return render_template("logged_out.html", t=t, home=home)
+        return render_template("logged_out.html", t=t, home=back_link())
     response = make_response(
         render_template("frontchannel_logout.html", t=t, frames=frames, target=target)
     )
@@ -244,13 +244,6 @@ class LogoutRequest:
     state: str | None
 
     @property
-    def home(self) -> str | None:
-        """The ``client_uri`` of the logout's client (``client_id``'s, else the hint's; an
-        unknown ``client_id``: none), where its pages link back, as Keycloak's logout
-        confirmation and info pages link to the client's "Home URL"."""
-        return None if self.client is None else self.client.client_uri
-
-    @property
     def hint_sid(self) -> str | None:
         sid = (self.hint or {}).get("sid")
         return sid if isinstance(sid, str) and sid else None
@@ -262,6 +255,8 @@ def parse_request(svc, params) -> LogoutRequest:
     absent one (``LogoutEndpoint.logout`` tests each for ``null``), so ``id_token_hint=`` is an
     invalid hint, ``post_logout_redirect_uri=`` an unregistered URI and ``client_id=`` a
     client that does not exist (docs/reference/keycloak-behaviour.md, "Logout")."""
+    # A service sent the browser here: its refusals say to go back to it (no link yet).
+    lead_back_to_service()
     if "redirect_uri" in params:
         # Keycloak's legacy parameter, refused unless its legacy option is on (it is not).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_REDIRECT_URI_PARAMETER)
@@ -280,17 +275,17 @@ def parse_request(svc, params) -> LogoutRequest:
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
     # client_id names the client whenever it is sent; else the hint's audience does.
     client = svc.clients.get(client_id if client_id is not None else (hint or {}).get("aud"))
+    # Keycloak makes the client its context's here: the logout's pages, and its refusals from
+    # now on, link back to its home page, as its logout confirmation, info and error pages
+    # link to the client's "Home URL"; an unknown client has none.
+    lead_back_to_service(None if client is None else client.client_id)
     policy = svc.settings.keycloak.post_logout_redirect_policy
     if target is not None and (
         client is None or not client.check_post_logout_redirect_uri(target, policy)
     ):
         # RP-Initiated Logout 1.0 §3: only a URI registered for the client (an unknown client
         # has none). Keycloak has made the client its context's by then: the page links back.
-        raise ErrorPage(
-            "invalid_request",
-            keycloak_errors.LOGOUT_INVALID_REDIRECT_URI,
-            home=None if client is None else client.client_uri,
-        )
+        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_INVALID_REDIRECT_URI)
     return LogoutRequest(
         params=params.to_dict(flat=True),
         hint=hint,
@@ -345,7 +340,7 @@ def log_out(svc, req: LogoutRequest, t):
     frames: list[tuple[str, str]] = []
     for sid in sids:
         frames += frontchannel_logouts(end_session(svc, sid), sid)
-    return _finish(t, req.target, req.state, frames, req.home)
+    return _finish(t, req.target, req.state, frames)
 
 
 def _translator(params) -> Translator:
@@ -377,7 +372,7 @@ def logout():
             t=_translator(params),
             params=req.params,
             action=url_for("oidc.logout_confirm"),
-            home=req.home,
+            home=back_link(),
         )
     return log_out(svc, req, _translator(params))
 

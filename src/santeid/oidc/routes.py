@@ -13,6 +13,7 @@ from flask import Blueprint
 from flask import request
 
 from santeid import error_formats
+from santeid import errors
 from santeid.cache_control import credential_response
 from santeid.interaction import PendingLogin
 from santeid.interaction import install_authorization
@@ -40,16 +41,15 @@ def authorization():
     resolved (``request_objects.py``), then the request checked and answered
     (``authorize.py``). A GET is read from its query string, a POST from its form only, as
     Keycloak's ``AuthorizationEndpoint.buildPost`` reads it (docs/reference/keycloak-behaviour.md,
-    "Authorization endpoint")."""
+    "Authorization endpoint"). Its error pages link back to the client it names
+    (``authorize.page_client_id``)."""
     again = again_by_get_with_cookies()
     if again is not None:
         return again
     sent = request.form if request.method == "POST" else request.args
-    try:
-        params = request_objects.resolve(sent)
-        outcome = authorize.authorization_outcome(params)
-    except authorize.ErrorPage as page:
-        raise authorize.linking_home(page, sent) from None
+    errors.lead_back_to_service(authorize.page_client_id(sent))
+    params = request_objects.resolve(sent)
+    outcome = authorize.authorization_outcome(params)
     if isinstance(outcome, PendingLogin):
         return login_pages().begin(outcome)
     return outcome

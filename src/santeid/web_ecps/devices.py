@@ -25,6 +25,7 @@ from flask import session
 from flask import url_for
 
 from santeid.errors import error_page
+from santeid.errors import lead_back_to_own_page
 from santeid.i18n import Translator
 from santeid.oidc import client_auth
 from santeid.oidc import clients
@@ -163,13 +164,13 @@ def _own_device(ecps, t: Translator, national_id: str, device_id: str):
     if device is not None:
         return device, None
     # The page's way back is the devices list the professional came from, not a service.
-    home = url_for("web_ecps.devices", **locale_args(t))
+    lead_back_to_own_page(url_for("web_ecps.devices", **locale_args(t)))
     if ecps.devices.get(device_id) is not None:
         log.warning(
             "%s tried to revoke e-CPS device %s of another professional", national_id, device_id
         )
-        return None, error_page(t, t("error_title"), t("ecps_device_forbidden"), 403, home=home)
-    return None, error_page(t, t("error_title"), t("ecps_device_unknown"), 404, home=home)
+        return None, error_page(t, t("error_title"), t("ecps_device_forbidden"), 403)
+    return None, error_page(t, t("error_title"), t("ecps_device_unknown"), 404)
 
 
 @bp.route("/ecps/devices/<device_id>/revoke", methods=["GET"])
