@@ -8,6 +8,10 @@ import time
 import pytest
 from joserfc.jwk import ECKey
 
+from santeid import create_app
+from santeid.settings.base import MAX_COUNT
+from santeid.storage import MemoryStore
+from tests.support.ecps_phone import CHEAP_PINS
 from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone
 from tests.support.oidc_flow import sandbox_professional
@@ -253,6 +257,35 @@ def test_wrong_pin_three_times_locks(phone, ecps, browser):
     later = ecps.create_browser_request(phone.national_id, client_name="Later")
     _problem(phone.decide(later.request_id, code=later.code), 403, "device_locked")
     assert ecps.devices.active_for(phone.national_id) == []
+
+
+def _wrong_pin_under_the_most_attempts(settings) -> None:
+    app = create_app(settings.replace(ecps_pin_attempts=MAX_COUNT), store=MemoryStore())
+    ecps = app.extensions["santeid"].ecps
+    ecps.pins = CHEAP_PINS
+    national_id = sandbox_professional(app)
+    phone = Phone.register(app, app.test_client(), national_id)
+    request = ecps.create_browser_request(national_id, client_name="RP")
+    wrong = phone.decide(request.request_id, pin="1111", code=request.code)
+    assert _problem(wrong, 403, "wrong_pin")["remaining_attempts"] == MAX_COUNT - 1
+    assert ecps.devices.get(phone.device_id).consecutive_failed_pins == 1
+
+
+def test_a_wrong_pin_counts_under_the_largest_pin_attempts(settings):
+    """The largest ``ecps_pin_attempts`` accepted reaches the database as a number it holds:
+    10^20, accepted before, made every wrong PIN a 500 (SQLite holds no such integer)."""
+    _wrong_pin_under_the_most_attempts(settings)
+
+
+@pytest.mark.postgres
+def test_a_wrong_pin_counts_under_the_largest_pin_attempts_on_postgresql(settings, postgres_url):
+    """The same against PostgreSQL's ``integer`` column of the wrong PINs."""
+    from santeid import db
+
+    try:
+        _wrong_pin_under_the_most_attempts(settings.replace(database_url=postgres_url))
+    finally:
+        db.close_shared(postgres_url)
 
 
 def test_right_pin_resets_the_count(phone, ecps, national_id):

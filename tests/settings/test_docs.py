@@ -11,6 +11,7 @@ from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import setting
+from santeid.settings.base import MAX_COUNT
 from tests.support.markdown import table_rows
 from tests.support.paths import ROOT
 
@@ -99,3 +100,27 @@ def _row_of(text: str, flat: str) -> str:
 )  # fmt: skip
 def test_the_check_catches_a_doc_out_of_step(change, problem):
     assert problem in doc_problems(change(DOC.read_text(encoding="utf-8")))
+
+
+def _counts() -> dict[str, int]:
+    """Each count setting (at most ``MAX_COUNT``) and its lowest value."""
+    counts = {}
+    for flat, (section, field) in SETTINGS.items():
+        model = Settings.sections()[section] if section else Settings
+        metadata = model.model_fields[field].metadata
+        if any(getattr(bound, "le", None) == MAX_COUNT for bound in metadata):
+            lowest = 0 if any(getattr(bound, "ge", None) == 0 for bound in metadata) else 1
+            counts[flat] = lowest
+    return counts
+
+
+def test_each_count_row_says_its_range():
+    """An operator reads a count's bounds in its row, as the settings hold them."""
+    text = DOC.read_text(encoding="utf-8")
+    assert len(_counts()) >= 16
+    wrong = {
+        flat: lowest
+        for flat, lowest in _counts().items()
+        if f"{lowest} to {MAX_COUNT}" not in _row_of(text, flat)
+    }
+    assert wrong == {}

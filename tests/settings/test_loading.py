@@ -17,6 +17,7 @@ from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
+from santeid.settings.base import MAX_COUNT
 from santeid.settings.sandbox import SandboxSettings
 
 
@@ -492,10 +493,43 @@ DURATIONS = sorted(
 )
 #: 100 years, the longest duration a setting may hold.
 CENTURY_SECONDS = 100 * 365 * 86_400
+#: Every whole number of another kind than a duration, a port or ``workers`` (1 to 64): a count.
+COUNTS = sorted(
+    flat
+    for flat in SETTINGS
+    if _annotation(flat) is int and flat not in DURATIONS and flat not in ("smtp_port", "workers")
+)
 
 
 def test_the_lists_of_kinds_are_not_empty():
     assert len(FLOATS) >= 7 and len(DURATIONS) >= 25, (FLOATS, DURATIONS)
+    assert len(COUNTS) >= 16, COUNTS
+
+
+def _upper_bound(flat: str) -> float | None:
+    section, field = SETTINGS[flat]
+    model = Settings.sections()[section] if section else Settings
+    bounds = [m.le for m in model.model_fields[field].metadata if hasattr(m, "le")]
+    return min(bounds) if bounds else None
+
+
+def test_every_number_has_an_upper_bound():
+    """A number without one was taken at any size, then failed where it was used."""
+    numbers = [flat for flat in SETTINGS if _annotation(flat) in (int, float)]
+    assert [flat for flat in numbers if _upper_bound(flat) is None] == []
+
+
+@pytest.mark.parametrize("flat", COUNTS)
+def test_every_count_is_at_most_a_million(flat):
+    """``ecps_pin_attempts`` = 99999999999999999999 was taken, then every wrong PIN answered
+    500 (SQLite holds no such integer). Every count holds at most a million."""
+    assert _upper_bound(flat) == MAX_COUNT == 1_000_000
+    variable = f"SANTEID_{flat.upper()}"
+    for written in (str(MAX_COUNT + 1), "99999999999999999999"):
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings({variable: written})
+        assert str(refused.value) == f"{flat} must be 1000000 or less, got {written!r}"
+    assert _read(load_settings({variable: str(MAX_COUNT)}), flat) == MAX_COUNT
 
 
 @pytest.mark.parametrize("written", ["inf", "-inf", "nan", "1e400", "-1e400"])

@@ -231,6 +231,19 @@ Days = Annotated[int, Field(gt=0, le=MAX_DURATION_DAYS)]
 #: A TCP port.
 Port = Annotated[int, Field(ge=1, le=65535)]
 
+#: The largest count a setting may hold — attempts, requests, hops, connections, bytes of a
+#: parameter: a million, far past what a deployment sets (a CI sandbox raising its e-CPS limits
+#: sets 10000), and still a number every place that holds one takes: a PostgreSQL ``integer``
+#: (2^31 − 1), an SQLite or Redis integer (2^63 − 1), a JSON number a JavaScript client reads
+#: exactly (2^53), a loop over it. A larger one was taken, then failed in the middle of the
+#: work (``ecps_pin_attempts`` = 10^20: every wrong PIN a 500, SQLite refusing the number).
+MAX_COUNT = 1_000_000
+
+#: A count, 1 or more (a limit on attempts or requests, a number of proxies, a pool's size).
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+#: A count where 0 has a meaning (no limit, no reuse).
+CountOrZero = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
 #: A UUID as written in an identifier: 8-4-4-4-12 hexadecimal digits (RFC 9562 §4), in any
 #: case — not the other spellings ``uuid.UUID`` also reads (braces, ``urn:uuid:``, no hyphens).
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

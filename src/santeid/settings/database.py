@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic import PositiveInt
 from pydantic import field_validator
 
+from santeid.settings.base import Count
 from santeid.settings.base import Flag
 from santeid.settings.base import Section
 
@@ -19,7 +19,7 @@ class DatabaseSettings(Section):
     #: PostgreSQL database shared by several hosts (TLS: ``?sslmode=verify-full&sslrootcert=…``).
     url: str = Field(default="", repr=False)  # may hold a password
     #: Connections each server process may open to PostgreSQL.
-    pool_size: PositiveInt = 10
+    pool_size: Count = 10
     #: Let psycopg prepare a statement run often on a connection (protocol-level named
     #: prepared statements); false behind a PgBouncer in transaction pooling mode that does
     #: not track them (before 1.21, or ``max_prepared_statements = 0``: docs/deployment.md).

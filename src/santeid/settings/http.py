@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import NonNegativeInt
-from pydantic import PositiveInt
 from pydantic import field_validator
 
+from santeid.settings.base import Count
+from santeid.settings.base import CountOrZero
 from santeid.settings.base import FractionalSeconds
 from santeid.settings.base import SecondsOrZero
 from santeid.settings.base import Section
@@ -24,7 +24,7 @@ class HttpSettings(Section):
     trusted_proxies: str = ""
     #: Proxies in front that append to ``X-Forwarded-*`` (applied only when the peer is one
     #: of ``trusted_proxies``; the rightmost ``proxy_hops`` values are believed).
-    proxy_hops: PositiveInt = 1
+    proxy_hops: Count = 1
     #: Header in which a TLS-terminating proxy forwards the verified client certificate
     #: (URL-encoded PEM); honoured only from ``trusted_proxies``.
     tls_client_cert_header: str = ""
@@ -34,15 +34,15 @@ class HttpSettings(Section):
     request_body_timeout: FractionalSeconds = 10.0
     #: Connections one client address may hold open at once per server process (0 = no
     #: limit); trusted proxies are exempt.
-    max_connections_per_address: NonNegativeInt = 32
+    max_connections_per_address: CountOrZero = 32
     #: ``Strict-Transport-Security`` max-age on HTTPS responses (0 = not sent).
     hsts_max_age: SecondsOrZero = 31536000
     #: Requests whose parameters exceed this many bytes are refused with 400.
-    max_parameter_length: PositiveInt = 4096
+    max_parameter_length: Count = 4096
     #: The same bound for the parameters that carry a JWT another party signs
     #: (``santeid.security.JWT_PARAMETERS``): Keycloak's token-parameter limit; never below
     #: ``max_parameter_length``.
-    max_jwt_parameter_length: PositiveInt = 20000
+    max_jwt_parameter_length: Count = 20000
 
     @field_validator("tls_client_cert_header")
     @classmethod

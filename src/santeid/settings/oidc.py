@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import NonNegativeInt
-
+from santeid.settings.base import CountOrZero
 from santeid.settings.base import Flag
 from santeid.settings.base import FractionalSeconds
 from santeid.settings.base import Seconds
@@ -28,7 +27,7 @@ class OidcSettings(Section):
     #: a newer one is used; beyond, the grant's tokens are revoked (RFC 9700 §4.14.2).
     refresh_token_revoke: Flag = False
     #: Keycloak's "Refresh Token Max Reuse" (used only when ``refresh_token_revoke`` is on).
-    refresh_token_max_reuse: NonNegativeInt = 0
+    refresh_token_max_reuse: CountOrZero = 0
     #: UUID in ``sub`` = ``f:<uuid>:<nationalId>`` (Keycloak federated user id format).
     federation_id: UuidText = "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10"
     #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
