@@ -419,6 +419,16 @@ def test_positive_settings_refuse_zero(flat):
             "tls_client_cert_header 'X-SSL-Client-Cert:' is not a header name",
         ),
         ({"tls_client_cert_header": "X-SSL-Client-Cert"}, None),
+        # Empty, the data or the keys went to the working directory of each command.
+        (
+            {"data_dir": ""},
+            "data_dir must name a directory ('.' for the working directory), got ''",
+        ),
+        (
+            {"keys_dir": " "},
+            "keys_dir must name a directory ('.' for the working directory), got ' '",
+        ),
+        ({"data_dir": ".", "keys_dir": "."}, None),
     ],
 )
 def test_declared_constraints(changes, message):

@@ -140,6 +140,17 @@ class Settings(SettingsModel):
             raise ValueError("must be set: an absolute http(s) URL")
         return absolute_http_url(value).rstrip("/")
 
+    @field_validator("data_dir", "keys_dir")
+    @classmethod
+    def _a_directory(cls, value: str) -> str:
+        """An empty value would mean the working directory, wherever a command runs: the
+        data or the keys written there, and not found from elsewhere. ``.`` says it."""
+        if not value.strip():
+            raise ValueError(
+                f"must name a directory ('.' for the working directory), got {value!r}"
+            )
+        return value
+
     @field_validator("mtls_base_url")
     @classmethod
     def _https_origin(cls, value: str) -> str:
