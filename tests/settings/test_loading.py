@@ -429,6 +429,20 @@ def test_positive_settings_refuse_zero(flat):
             "keys_dir must name a directory ('.' for the working directory), got ' '",
         ),
         ({"data_dir": ".", "keys_dir": "."}, None),
+        # An issuer is scheme, host, port and path (OpenID Connect Core 1.0 §2): no
+        # user:password@, which the message masks.
+        (
+            {"issuer": "https://me:pw@idp.example.org/realm"},
+            "issuer must not hold user information (user:password@ before the host), "
+            "got 'https://***@idp.example.org/realm'",
+        ),
+        ({"issuer": "https://@idp.example.org/realm"}, "issuer must not hold user information"),
+        (
+            {"authorization_endpoint": "https://me@wallet.example.org/auth"},
+            "authorization_endpoint must not hold user information",
+        ),
+        ({"ecps_app_url": "https://me:pw@h/ecps/app/"}, "ecps_app_url must not hold user info"),
+        ({"issuer": "https://idp.example.org/realm/a@b"}, None),  # an @ in the path is no user
     ],
 )
 def test_declared_constraints(changes, message):
@@ -436,8 +450,9 @@ def test_declared_constraints(changes, message):
         settings = load_settings({}, **changes)
         assert not settings.issuer.endswith("/")
         return
-    with pytest.raises(ConfigurationError, match=re.escape(message)):
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as refused:
         load_settings({}, **changes)
+    assert ":pw@" not in str(refused.value)  # a password is never shown
 
 
 def test_flat_construction_and_replace_keep_tests_readable():

@@ -42,6 +42,7 @@ from santeid.settings.base import Section
 from santeid.settings.base import SettingsModel
 from santeid.settings.base import absolute_http_url
 from santeid.settings.base import describe
+from santeid.settings.base import masked_url
 from santeid.settings.base import value_sources
 from santeid.settings.cps import CpsSettings
 from santeid.settings.database import DatabaseSettings
@@ -155,20 +156,18 @@ class Settings(SettingsModel):
     @classmethod
     def _https_origin(cls, value: str) -> str:
         """Scheme, host and port alone (RFC 6454 §4): the aliases are this origin followed by
-        the issuer's path, which a query, a fragment or user information would spoil."""
+        the issuer's path, which a query, a fragment or user information (refused by
+        :func:`absolute_http_url`) would spoil."""
         try:
             absolute_http_url(value)
         except ValueError:
             parts = None
         else:
             parts = urlsplit(value)
-        if value and (
-            parts is None
-            or parts.scheme != "https"
-            or "@" in parts.netloc
-            or parts.path not in ("", "/")
-        ):
-            raise ValueError(f"must be an https origin such as https://host:5443, got {value!r}")
+        if value and (parts is None or parts.scheme != "https" or parts.path not in ("", "/")):
+            raise ValueError(
+                f"must be an https origin such as https://host:5443, got {masked_url(value)!r}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -178,12 +178,26 @@ def url_host(host: str) -> str:
     return authority_host(host if _is_ip_address(host) else host.lower())
 
 
+#: What precedes the host in a URL's authority, ``user:password@`` (RFC 3986 §3.2.1).
+_USERINFO = re.compile(r"^([^/?#]*//)[^/?#]*@")
+
+
+def masked_url(value: str) -> str:
+    """``value`` as a message shows it: user information, which may hold a password, as
+    ``***``."""
+    return _USERINFO.sub(r"\1***@", value)
+
+
 def absolute_http_url(value: str) -> str:
-    """An absolute http(s) URL with a host, without query or fragment — an issuer (OIDC
-    Discovery §2) and the addresses published beside it — or empty. An empty query or fragment
-    (a bare ``?`` or ``#``) is one still (RFC 3986 §3: the delimiter starts the component),
-    and a port is a number a connection can go to (1 to 65535): either way, URLs built on it
-    would lead nowhere."""
+    """An absolute http(s) URL with a host, without user information, query or fragment — an
+    issuer (OIDC Discovery §2) and the addresses published beside it — or empty. An empty query
+    or fragment (a bare ``?`` or ``#``) is one still (RFC 3986 §3: the delimiter starts the
+    component), and a port is a number a connection can go to (1 to 65535): either way, URLs
+    built on it would lead nowhere. User information (``user:password@``, which RFC 3986
+    §3.2.1 deprecates) is no part of an issuer, "scheme, host, and optionally, port number and
+    path components" (OpenID Connect Core 1.0 §2,
+    https://openid.net/specs/openid-connect-core-1_0.html#IDToken), nor of an address sent to
+    browsers or called (Python's urllib takes it for part of the host name)."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -199,7 +213,13 @@ def absolute_http_url(value: str) -> str:
         or "#" in value
     ):
         raise ValueError(
-            f"must be an absolute http(s) URL with a host, without query or fragment, got {value!r}"
+            "must be an absolute http(s) URL with a host, without query or fragment, "
+            f"got {masked_url(value)!r}"
+        )
+    if parts is not None and "@" in parts.netloc:
+        raise ValueError(
+            "must not hold user information (user:password@ before the host), "
+            f"got {masked_url(value)!r}"
         )
     return value
 
