@@ -37,13 +37,13 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Literal
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from santeid import db
 from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
+from santeid.settings.base import called_http_url
 
 log = logging.getLogger(__name__)
 
@@ -434,10 +434,13 @@ class HttpSmsSender:
 
 
 def check_hook_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"sms_hook_url must be an absolute http(s) URL, got {url!r}")
-    return url
+    """``url`` as ``sms_hook_url`` takes it (:func:`called_http_url`, the settings' rule), set."""
+    try:
+        if not url:
+            raise ValueError("must be set")
+        return called_http_url(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"sms_hook_url {exc}") from None
 
 
 # -- choosing --------------------------------------------------------------------------------

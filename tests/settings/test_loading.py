@@ -48,6 +48,7 @@ _SAMPLES = {
     "store_url": "redis://other.example:6379/0",
     "federation_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
     "tls_client_cert_header": "X-Client-Certificate",
+    "sms_hook_url": "https://sms.example.org/send",
 }
 
 
@@ -443,6 +444,17 @@ def test_positive_settings_refuse_zero(flat):
         ),
         ({"ecps_app_url": "https://me:pw@h/ecps/app/"}, "ecps_app_url must not hold user info"),
         ({"issuer": "https://idp.example.org/realm/a@b"}, None),  # an @ in the path is no user
+        # The SMS hook is called with urllib: an http(s) URL it can reach, checked at the start
+        # (it was only outside sandbox mode, as the senders were built).
+        (
+            {"sms_hook_url": "ftp://sms.example.org/"},
+            "sms_hook_url must be an absolute http(s) URL with a host, without fragment, "
+            "got 'ftp://sms.example.org/'",
+        ),
+        ({"sms_hook_url": "/sms"}, "sms_hook_url must be an absolute http(s) URL"),
+        ({"sms_hook_url": "https://sms.example.org/send#x"}, "sms_hook_url must be an absolute"),
+        ({"sms_hook_url": "https://me:pw@sms.example.org/"}, "sms_hook_url must not hold user"),
+        ({"sms_hook_url": "https://sms.example.org/send?key=k1"}, None),  # a gateway's key
     ],
 )
 def test_declared_constraints(changes, message):

@@ -198,6 +198,17 @@ def absolute_http_url(value: str) -> str:
     path components" (OpenID Connect Core 1.0 §2,
     https://openid.net/specs/openid-connect-core-1_0.html#IDToken), nor of an address sent to
     browsers or called (Python's urllib takes it for part of the host name)."""
+    return _http_url(value, query=False)
+
+
+def called_http_url(value: str) -> str:
+    """An address santeid calls (the SMS hook), or empty: :func:`absolute_http_url`'s rule, but
+    a query is allowed (a gateway's key, say), as nothing is built on it."""
+    return _http_url(value, query=True)
+
+
+def _http_url(value: str, *, query: bool) -> str:
+    """:func:`absolute_http_url`; ``query``: a query is allowed."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -209,11 +220,12 @@ def absolute_http_url(value: str) -> str:
         or parts.scheme not in ("http", "https")
         or not host
         or port == 0
-        or "?" in value
+        or (not query and "?" in value)
         or "#" in value
     ):
+        without = "fragment" if query else "query or fragment"
         raise ValueError(
-            "must be an absolute http(s) URL with a host, without query or fragment, "
+            f"must be an absolute http(s) URL with a host, without {without}, "
             f"got {masked_url(value)!r}"
         )
     if parts is not None and "@" in parts.netloc:
@@ -226,6 +238,8 @@ def absolute_http_url(value: str) -> str:
 
 #: A URL setting that may be empty (:func:`absolute_http_url`).
 HttpUrlText = Annotated[str, AfterValidator(absolute_http_url)]
+#: A URL setting of an address santeid calls, which may be empty (:func:`called_http_url`).
+CalledUrlText = Annotated[str, AfterValidator(called_http_url)]
 
 # -- the kinds of number a setting is: each kind's range, declared once ------------------------
 # (Whatever the kind, a number that is not finite — inf, nan, 1e400 — is refused by every

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from santeid.settings.base import CalledUrlText
 from santeid.settings.base import Flag
 from santeid.settings.base import Port
 from santeid.settings.base import Section
@@ -19,5 +20,5 @@ class MessagingSettings(Section):
     smtp_from: str = "santeid@localhost"
     smtp_starttls: Flag = True
     #: HTTP hook receiving SMS as JSON ``{"to", "text"}`` (Bearer ``sms_hook_token`` if set).
-    sms_hook_url: str = ""
+    sms_hook_url: CalledUrlText = ""
     sms_hook_token: str = Field(default="", repr=False)
