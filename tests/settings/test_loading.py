@@ -49,6 +49,7 @@ _SAMPLES = {
     "federation_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
     "tls_client_cert_header": "X-Client-Certificate",
     "sms_hook_url": "https://sms.example.org/send",
+    "smtp_from": "e-cps@example.org",
 }
 
 
@@ -455,6 +456,18 @@ def test_positive_settings_refuse_zero(flat):
         ({"sms_hook_url": "https://sms.example.org/send#x"}, "sms_hook_url must be an absolute"),
         ({"sms_hook_url": "https://me:pw@sms.example.org/"}, "sms_hook_url must not hold user"),
         ({"sms_hook_url": "https://sms.example.org/send?key=k1"}, None),  # a gateway's key
+        # The sender of the activation e-mails and the Web Push contact (mailto:).
+        (
+            {"smtp_from": "santeid"},
+            "smtp_from must be an e-mail address alone, local@domain (RFC 5322 §3.4.1), "
+            "got 'santeid'",
+        ),
+        ({"smtp_from": ""}, "smtp_from must be an e-mail address alone"),
+        ({"smtp_from": "@example.org"}, "smtp_from must be an e-mail address alone"),
+        ({"smtp_from": "santeid@"}, "smtp_from must be an e-mail address alone"),
+        ({"smtp_from": "e cps@example.org"}, "smtp_from must be an e-mail address alone"),
+        ({"smtp_from": "santeid <e-cps@example.org>"}, "smtp_from must be an e-mail address"),
+        ({"smtp_from": "e-cps@example.org"}, None),
     ],
 )
 def test_declared_constraints(changes, message):
