@@ -50,6 +50,9 @@ _SAMPLES = {
     "tls_client_cert_header": "X-Client-Certificate",
     "sms_hook_url": "https://sms.example.org/send",
     "smtp_from": "e-cps@example.org",
+    "default_acr": "eidas2",
+    "ecps_acr": "eidas2",
+    "card_acr": "eidas2",
 }
 
 
@@ -468,6 +471,11 @@ def test_positive_settings_refuse_zero(flat):
         ({"smtp_from": "e cps@example.org"}, "smtp_from must be an e-mail address alone"),
         ({"smtp_from": "santeid <e-cps@example.org>"}, "smtp_from must be an e-mail address"),
         ({"smtp_from": "e-cps@example.org"}, None),
+        # An acr a client asks for in acr_values, a list separated by spaces.
+        ({"default_acr": ""}, "default_acr must be one acr value, not empty and without spaces"),
+        ({"ecps_acr": " "}, "ecps_acr must be one acr value, not empty and without spaces"),
+        ({"card_acr": "eidas3 eidas2"}, "card_acr must be one acr value, not empty and without"),
+        ({"default_acr": "eidas2", "ecps_acr": "eidas2", "card_acr": "eidas2"}, None),
     ],
 )
 def test_declared_constraints(changes, message):
