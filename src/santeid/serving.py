@@ -11,7 +11,9 @@ threads wait on a client's network:
   ``request_body_timeout``; the body (chunked too) is read whole, into memory, *before* the
   application runs (so the application never reads the network, and never sees a half body).
   Each process also bounds the connections one address holds open
-  (``max_connections_per_address``).
+  (``max_connections_per_address``). gunicorn's close of a connection it does not keep,
+  which waits for the client's side, runs in a thread of that connection's own too, never
+  in the worker's loop that accepts and closes the others.
 * **Granian** (several processes over HTTP) parses HTTP in Rust, asynchronously. santeid runs
   behind it as an RSGI application (:class:`BufferedRSGI`): the body is awaited without any
   thread (``request_body_timeout``), then the WSGI application runs in a pool of ``--threads``
@@ -512,7 +514,30 @@ def gunicorn_worker_class(settings: Settings) -> type:
                 self.cfg, client_sock, client_addr, listener.getsockname()
             )
             conn.release_address = lambda: self.limiter.release(address)
+            conn.close_aside = self._close_aside
             self.enqueue_req(conn)
+
+        def _close_aside(self, close: Callable[[], None]) -> None:
+            """Run ``close``, a lingering close, in a thread of its own. gunicorn closes a
+            connection it does not keep (``Connection: close``, an error) on the worker's
+            loop, and that close waits up to 2 s for the client to close its side too (so
+            that the answer's last bytes are not lost to a reset, RFC 9112 §9.6,
+            https://www.rfc-editor.org/rfc/rfc9112#section-9.6): meanwhile the loop
+            accepted no connection and closed no other, so clients that kept their side open
+            held every other client of the worker, 2 s each in turn. The connection still
+            counts (``worker_connections``; a stop waits for it) until it is closed."""
+            self.nr_conns += 1  # on the loop, as every change to it
+
+            def lingering() -> None:
+                try:
+                    close()
+                finally:
+                    self.method_queue.defer(self._closed_aside)
+
+            threading.Thread(target=lingering, name="close", daemon=True).start()
+
+        def _closed_aside(self) -> None:
+            self.nr_conns -= 1
 
         def enqueue_req(self, conn) -> None:
             threading.Thread(target=self._receive, args=(conn,), daemon=True).start()
@@ -575,13 +600,35 @@ class _Received:
 
 def _limited_conn(base: type) -> type:
     class LimitedConn(base):
+        #: Gives the connection's place back to its address (once it is closed).
         release_address: Callable[[], None] | None = None
+        #: Runs a lingering close off the worker's loop (``_close_aside``).
+        close_aside: Callable[[Callable[[], None]], None] | None = None
 
-        def close(self, *args, **kwargs):
+        def close(self, graceful: bool = False) -> None:
+            # gunicorn asks for a lingering close on the worker's loop, its main thread.
+            on_loop = threading.current_thread() is threading.main_thread()
+            if graceful and on_loop and self.close_aside is not None:
+                self.close_aside(self._linger)
+            else:
+                self._close(graceful)
+
+        def _linger(self) -> None:
+            try:
+                self._close(graceful=True)
+            except Exception:  # noqa: BLE001 — its socket closed already (an error's answer)
+                self._close(graceful=False)  # as gunicorn does then: errors ignored
+
+        def _close(self, graceful: bool) -> None:
             release, self.release_address = self.release_address, None
-            if release is not None:
-                release()
-            return super().close(*args, **kwargs)
+            try:
+                if graceful:
+                    super().close(graceful=True)
+                else:
+                    super().close()
+            finally:
+                if release is not None:
+                    release()
 
     return LimitedConn
 

@@ -677,6 +677,66 @@ def test_connections_per_address_are_bounded(layout):
     assert target.health() == 200
 
 
+#: Clients that, once answered, keep their side of the connection open.
+HOLDERS = 10
+#: How long each holder's answer may take to end (the server closing its side). An answer
+#: takes milliseconds; before the change, a gunicorn worker closed its holders' connections
+#: one after another, each after waiting 2 s for that client to close first: with 5 of the 10
+#: on one worker's loop (at least), the last answer ended 8 s or more after its body. The
+#: bound lies between the two, far from both, for a loaded machine: not a speed target.
+ENDED_WITHIN = 5
+#: A token request the token endpoint refuses at once (400: no grant type it knows).
+BAD_GRANT = b"grant_type=none"
+
+
+def _until_ended(sock: socket.socket, until: float) -> tuple[bytes, bool]:
+    """What the server sent on ``sock`` by ``until``, and whether it had closed its side
+    then (the client's stays open)."""
+    received = b""
+    try:
+        while (left := until - time.monotonic()) > 0:
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                return received, True
+            received += chunk
+    except TimeoutError:
+        pass
+    except OSError:  # reset
+        return received, True
+    return received, False
+
+
+def test_clients_keeping_their_connections_open_hold_up_no_one(layout):
+    """Clients from 10 addresses send their request headers, then, once all have, their
+    bodies (``Connection: close``), and keep their side of the connection open after the
+    answer: meanwhile a new client is served, and every answer ends (the server closes its
+    side) at once, not one after another. gunicorn waits a while for such a client to close
+    first before it closes a connection (so that the answer's last bytes are not lost to a
+    reset); that wait is each connection's own, never its worker's, which accepts and closes
+    the other connections meanwhile."""
+    head = _body_head("content-length", len(BAD_GRANT), extra="Connection: close\r\n")
+    for number, target in enumerate(layout["targets"]):
+        holders = []
+        try:
+            for n in range(HOLDERS):
+                holders.append(target.connect(_address(600 + 20 * number + n)))
+                holders[-1].sendall(head)
+            # The first body's deadline (DEADLINE) runs while the others connect: milliseconds.
+            for sock in holders:
+                sock.sendall(BAD_GRANT)
+            until = time.monotonic() + ENDED_WITHIN
+            assert target.health() == 200
+            with ThreadPoolExecutor(HOLDERS) as pool:
+                answers = list(pool.map(_until_ended, holders, [until] * HOLDERS))
+        finally:
+            for sock in holders:
+                sock.close()
+        assert all(answer.startswith(b"HTTP/1.1 400 ") for answer, _ in answers), answers
+        assert [ended for _, ended in answers] == [True] * HOLDERS, answers
+    _no_traceback(layout)
+
+
 # -- e-CPS long polls ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def device(layout) -> DeviceFile:
