@@ -642,9 +642,23 @@ def test_a_form_posted_after_sign_out_says_so_and_sign_in_leads_back_to_its_page
     client.post("/admin/logout", data={"csrf_token": _csrf(client.get("/admin/clients"))})
     assert _sign_in(client, "santeid-demo-admin").headers["Location"] == "/admin/"
     # The language chosen is kept across: an English form is answered in English.
-    client.post("/admin/logout", data={"csrf_token": _csrf(client.get("/admin/keys?lang=en"))})
-    client.post("/admin/keys", data={"csrf_token": "stale", "back": "/admin/keys"})
+    csrf = _csrf(client.get("/admin/keys?lang=en"))
+    client.post("/admin/logout", data={"csrf_token": csrf})
+    client.post("/admin/keys", data={"csrf_token": csrf, "back": "/admin/keys"})
     assert "the form was not sent" in _shown(client.get("/admin/login"), "notice")
+
+
+def test_a_form_without_this_browsers_token_after_sign_out_writes_no_cookie(client):
+    """A form posted from another site after the session ended (the browser sends it
+    without the console's cookies, or with a token not this browser's) is not remembered:
+    no cookie is written that would replace the console's — signing its admin out."""
+    client.post("/admin/logout", data={"csrf_token": _signed_in(client)})
+    for token in ("", "forged"):
+        posted = client.post("/admin/clients", data={"csrf_token": token, "back": "/admin/keys"})
+        assert posted.status_code == 303 and posted.headers["Location"] == "/admin/login"
+        assert "Set-Cookie" not in posted.headers
+    assert _shown(client.get("/admin/login"), "notice") is None
+    assert _sign_in(client, "santeid-demo-admin").headers["Location"] == "/admin/"
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,10 @@ def admin_required(view):
             session.pop("admin", None)
             if request.method != "POST":
                 return redirect(url_for("admin.login"))
-            if request.endpoint != "admin.logout":  # signed out already: nothing to say
+            # Remembered only for this browser's own form (its CSRF token): a form posted
+            # from another site, which the browser sends without the console's cookies, must
+            # not write a cookie that replaces them — it would sign the admin out.
+            if request.endpoint != "admin.logout" and _csrf_matches():
                 session[_NOT_SENT] = True
                 back = _posted_from()
                 if back is not None:
@@ -152,6 +155,15 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _csrf_matches() -> bool:
+    """The posted form carries this browser's CSRF token (:func:`santeid.security.check_csrf`)."""
+    try:
+        check_csrf()
+    except CsrfError:
+        return False
+    return True
 
 
 #: Longest page address a form's ``back`` field may name (a search holds a name or an id).
